@@ -1,0 +1,121 @@
+"""The decorators users stack on a stream function.
+
+Each one records metadata on the function's spec and returns the function unchanged, so
+they commute: any order gives the same endpoint.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import msgspec
+
+from jsonlfn._errors import SpecError
+from jsonlfn._signature import require_keyword
+from jsonlfn._spec import OnError, StreamOptions, record
+
+F = TypeVar("F", bound=Callable[..., AsyncIterator[Any]])
+
+_OBJECT_TYPES = (
+    msgspec.inspect.StructType,
+    msgspec.inspect.DataclassType,
+    msgspec.inspect.TypedDictType,
+)
+
+
+def jsonl_stream(
+    model: Any = Any,
+    *,
+    validate: bool = True,
+    on_error: OnError | None = None,
+    prime_timeout: float | None = None,
+) -> Callable[[F], F]:
+    """Declare that a function streams items of ``model`` as JSON Lines.
+
+    >>> @jsonl_stream(model=User)
+    ... async def users(request):
+    ...     yield User(email="a@example.com")
+
+    ``model`` is anything msgspec understands (Struct, dataclass, TypedDict, builtins,
+    unions, ``Any``). Each item is validated against it unless ``validate=False``; after
+    the first line, ``on_error(exc)`` may return one replacement item that ends the
+    stream. ``prime_timeout`` bounds how long the first item may take before the 200
+    response starts anyway (default: the ``PRIME_TIMEOUT`` setting).
+    """
+    _require_model(model, "jsonl_stream")
+    if on_error is not None and not callable(on_error):
+        raise SpecError(f"on_error must be a function taking the exception, got {on_error!r}.")
+    if prime_timeout is not None and prime_timeout < 0:
+        raise SpecError(f"prime_timeout must be zero or more seconds, got {prime_timeout!r}.")
+    options = StreamOptions(model, validate, on_error, prime_timeout)
+
+    def decorate(fn: F) -> F:
+        record(fn, "jsonl_stream", "stream", options)
+        return fn
+
+    return decorate
+
+
+def headers(model: type) -> Callable[[F], F]:
+    """Parse request headers into ``model``, passed as the ``headers`` keyword.
+
+    Field names are header names (``msgspec.field(name="Last-Event-ID")`` for others;
+    underscores match hyphens). A value that fails to parse answers 400.
+    """
+    return _component("headers", model)
+
+
+def query(model: type) -> Callable[[F], F]:
+    """Parse the query string into ``model``, passed as the ``query`` keyword.
+
+    List-typed fields collect repeated keys (``?tag=a&tag=b``). Bad values answer 400.
+    """
+    return _component("query", model)
+
+
+def cookies(model: type) -> Callable[[F], F]:
+    """Parse request cookies into ``model``, passed as the ``cookies`` keyword."""
+    return _component("cookies", model)
+
+
+def body(model: Any) -> Callable[[F], F]:
+    """Decode the JSON request body into ``model``, passed as the ``body`` keyword.
+
+    Answers 415 when the body is not ``application/json``, 413 past
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` and 400 when it does not decode or validate.
+    """
+    _require_model(model, "body")
+    return _attach("body", model)
+
+
+def _component(kind: str, model: type) -> Callable[[F], F]:
+    _require_model(model, kind)
+    if not isinstance(msgspec.inspect.type_info(model), _OBJECT_TYPES):
+        raise SpecError(
+            f"@{kind} needs a msgspec Struct, dataclass or TypedDict with one field per "
+            f"{kind[:-1] if kind.endswith('s') else kind} value, got {model!r}."
+        )
+    return _attach(kind, model)
+
+
+def _attach(kind: str, model: Any) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        record(fn, kind, kind, model)
+        require_keyword(fn, kind, f"@{kind}")
+        return fn
+
+    return decorate
+
+
+def _require_model(model: Any, decorator: str) -> None:
+    if inspect.isfunction(model):
+        raise SpecError(
+            f"@{decorator} was applied without arguments; write @{decorator}(...) "
+            "with the model in the parentheses."
+        )
+    try:
+        msgspec.inspect.type_info(model)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"@{decorator}: msgspec cannot handle the model {model!r}: {exc}") from exc

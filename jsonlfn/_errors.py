@@ -1,0 +1,179 @@
+"""Errors raised by jsonlfn.
+
+Two families, kept apart on purpose::
+
+    TypeError
+    └── SpecError                 a programming mistake, raised at import time
+
+    Exception
+    └── HttpError                 an HTTP error response with the JSON error body
+        ├── BadRequest            400  a request component failed to parse
+        ├── Unauthorized          401  credentials missing or invalid
+        ├── Forbidden             403  authenticated, not allowed
+        ├── MethodNotAllowed      405
+        ├── NotAcceptable         406  ``Accept`` names no JSON Lines type
+        ├── PayloadTooLarge       413
+        ├── UnsupportedMediaType  415
+        └── InvalidItem           422  the first item does not match the model
+
+Every ``HttpError`` renders as ``{"detail": [{"msg": ..., "type": ..., "loc": [...]}]}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgspec
+import orjson
+from django.http import HttpResponse
+
+Loc = Sequence[str | int]
+
+
+class SpecError(TypeError):
+    """A decorator or registry call that cannot work; raised when the module is imported."""
+
+
+class HttpError(Exception):
+    """Raise from a stream function (before its first item) to answer with an error.
+
+    >>> raise HttpError(404, "no such org")
+
+    After the first line has been sent the status can no longer change; the error then
+    follows the mid-stream rules (``on_error`` or a clean end of the stream).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        msg: str,
+        *,
+        type: str = "http_error",  # noqa: A002 - the field is called "type" on the wire
+        loc: Loc | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.msg = msg
+        self.type = type
+        self.loc = list(loc) if loc is not None else None
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error body, as the reference shape ``{"detail": [...]}``."""
+        detail: dict[str, Any] = {"msg": self.msg, "type": self.type}
+        if self.loc is not None:
+            detail["loc"] = self.loc
+        return {"detail": [detail]}
+
+    def response(self) -> HttpResponse:
+        """This error as a Django response with ``Content-Type: application/json``."""
+        response = HttpResponse(
+            orjson.dumps(self.body()), status=self.status, content_type="application/json"
+        )
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+class BadRequest(HttpError):
+    """400: a header, query, path, cookie or body value failed to parse or validate."""
+
+    def __init__(self, msg: str, *, loc: Loc | None = None) -> None:
+        super().__init__(400, msg, type="value_error", loc=loc)
+
+
+class Unauthorized(HttpError):
+    """401: credentials are missing or invalid; ``challenge`` fills ``WWW-Authenticate``."""
+
+    def __init__(self, msg: str = "Not authenticated", *, challenge: str = "Bearer") -> None:
+        super().__init__(401, msg, type="security", headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(HttpError):
+    """403: the caller is authenticated but not allowed (a scope is missing)."""
+
+    def __init__(self, msg: str = "Not allowed") -> None:
+        super().__init__(403, msg, type="security")
+
+
+class MethodNotAllowed(HttpError):
+    """405, with the ``Allow`` header listing the methods the route answers."""
+
+    def __init__(self, method: str, allowed: Sequence[str]) -> None:
+        allow = ", ".join(allowed)
+        super().__init__(
+            405,
+            f"Method {method} is not allowed here; use {allow}",
+            type="method_not_allowed",
+            headers={"Allow": allow},
+        )
+
+
+class NotAcceptable(HttpError):
+    """406: the ``Accept`` header allows none of the JSON Lines media types."""
+
+    def __init__(self, offered: Sequence[str]) -> None:
+        super().__init__(
+            406,
+            "This endpoint streams JSON Lines; send an Accept header that allows one of: "
+            + ", ".join(offered),
+            type="not_acceptable",
+        )
+
+
+class PayloadTooLarge(HttpError):
+    """413: the request body is larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413,
+            f"Request body is larger than {limit} bytes",
+            type="value_error",
+            loc=["body"],
+        )
+
+
+class UnsupportedMediaType(HttpError):
+    """415: the request body is not declared as JSON."""
+
+    def __init__(self, content_type: str) -> None:
+        super().__init__(
+            415,
+            f"Request body must be application/json, got {content_type or 'no Content-Type'}",
+            type="unsupported_media_type",
+            loc=["body"],
+        )
+
+
+class InvalidItem(HttpError):
+    """422: the stream's first item does not match the declared model."""
+
+    def __init__(self, msg: str, *, loc: Loc | None = None) -> None:
+        super().__init__(422, msg, type="value_error", loc=loc)
+
+
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def validation_detail(exc: msgspec.ValidationError) -> tuple[str, list[str | int]]:
+    """Split msgspec's "Expected `int`, got `str` - at `$.a[0]`" into message and path."""
+    msg, sep, where = str(exc).rpartition(" - at `")
+    if not sep:
+        msg, where = where, ""
+    path: list[str | int] = []
+    for match in _PATH_PART.finditer(where.rstrip("`").removeprefix("$")):
+        name, index = match.groups()
+        if name is not None:
+            path.append(name)
+        elif index is not None:
+            path.append(int(index))
+    missing = _MISSING.fullmatch(msg)
+    if missing:
+        path.append(missing[1])
+    return msg, path
+
+
+_MISSING = re.compile(r"Object missing required field `(.+)`")

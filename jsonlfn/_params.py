@@ -1,0 +1,152 @@
+"""Parse request components (headers, query, cookies, body) into the declared models.
+
+Decoders are built once per endpoint; a failure is a 400 whose ``loc`` names the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest
+
+from jsonlfn._errors import (
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    validation_detail,
+)
+from jsonlfn._spec import Spec
+
+Parser = Callable[[HttpRequest], Any]
+
+_MANY = (
+    msgspec.inspect.ListType,
+    msgspec.inspect.SetType,
+    msgspec.inspect.FrozenSetType,
+    msgspec.inspect.VarTupleType,
+)
+
+
+def build_parsers(spec: Spec) -> dict[str, Parser]:
+    """One parser per component the spec declares, keyed by its keyword name."""
+    builders: dict[str, Callable[[Any], Parser]] = {
+        "headers": _headers_parser,
+        "query": _query_parser,
+        "cookies": _cookies_parser,
+        "body": _body_parser,
+    }
+    return {kind: builders[kind](model) for kind, model in spec.components().items()}
+
+
+def parse_components(parsers: Mapping[str, Parser], request: HttpRequest) -> dict[str, Any]:
+    """Run each parser on the request; raises ``BadRequest`` (or 413/415) on bad input."""
+    return {kind: parse(request) for kind, parse in parsers.items()}
+
+
+def header_name(field: msgspec.inspect.Field) -> str:
+    """The header a field reads: its (renamed) name, underscores read as hyphens."""
+    return field.encode_name.replace("_", "-")
+
+
+def _fields(model: Any) -> tuple[msgspec.inspect.Field, ...]:
+    info = msgspec.inspect.type_info(model)
+    fields: tuple[msgspec.inspect.Field, ...] = info.fields  # type: ignore[attr-defined]
+    return fields
+
+
+def _converting(model: Any, kind: str, public: Mapping[str, str]) -> Callable[[Any], Any]:
+    """``convert`` from strings (``"5"`` -> 5), with errors located at the public name."""
+
+    def convert(data: dict[str, Any]) -> Any:
+        try:
+            return msgspec.convert(data, model, strict=False)
+        except msgspec.ValidationError as exc:
+            msg, path = validation_detail(exc)
+            if path and isinstance(path[0], str):
+                path[0] = public.get(path[0], path[0])
+            raise BadRequest(msg, loc=[kind, *path]) from exc
+
+    return convert
+
+
+def _headers_parser(model: Any) -> Parser:
+    wanted = {field.encode_name: header_name(field) for field in _fields(model)}
+    convert = _converting(model, "headers", wanted)
+
+    def parse(request: HttpRequest) -> Any:
+        sent = request.headers
+        return convert({key: sent[name] for key, name in wanted.items() if name in sent})
+
+    return parse
+
+
+def _query_parser(model: Any) -> Parser:
+    many = {field.encode_name: _is_many(field.type) for field in _fields(model)}
+    convert = _converting(model, "query", {})
+
+    def parse(request: HttpRequest) -> Any:
+        params = request.GET
+        data = {
+            key: params.getlist(key) if is_many else params[key]
+            for key, is_many in many.items()
+            if key in params
+        }
+        return convert(data)
+
+    return parse
+
+
+def _cookies_parser(model: Any) -> Parser:
+    names = [field.encode_name for field in _fields(model)]
+    convert = _converting(model, "cookies", {})
+
+    def parse(request: HttpRequest) -> Any:
+        jar = request.COOKIES
+        return convert({name: jar[name] for name in names if name in jar})
+
+    return parse
+
+
+def _body_parser(model: Any) -> Parser:
+    decoder = msgspec.json.Decoder(model)
+
+    def parse(request: HttpRequest) -> Any:
+        raw = _read_json_body(request)
+        try:
+            return decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            msg, path = validation_detail(exc)
+            raise BadRequest(msg, loc=["body", *path]) from exc
+        except msgspec.DecodeError as exc:
+            raise BadRequest(f"Request body is not valid JSON: {exc}", loc=["body"]) from exc
+
+    return parse
+
+
+def _read_json_body(request: HttpRequest) -> bytes:
+    limit: int | None = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if limit is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise PayloadTooLarge(limit or 0) from None
+    if limit is not None and len(raw) > limit:
+        raise PayloadTooLarge(limit)
+    if not raw:
+        raise BadRequest("Request body is empty; send a JSON document", loc=["body"])
+    content_type = request.content_type or ""
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(content_type)
+    return raw
+
+
+def _is_many(info: msgspec.inspect.Type) -> bool:
+    if isinstance(info, msgspec.inspect.UnionType):
+        return any(_is_many(member) for member in info.types)
+    return isinstance(info, _MANY)

@@ -1,0 +1,128 @@
+"""The registry: stream functions in, Django URL patterns out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from django.urls import URLPattern, path
+
+from jsonlfn._errors import SpecError
+from jsonlfn._signature import path_parameters, require_keyword
+from jsonlfn._spec import describe, require_stream_function
+from jsonlfn._view import StreamFunction, compile_endpoint, route_view
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "QUERY"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    """One registered stream function on one route, for one or more methods."""
+
+    route: str
+    fn: StreamFunction
+    methods: tuple[str, ...]
+    name: str
+    tags: tuple[str, ...] = ()
+    deprecated: bool = False
+
+
+class Registry:
+    """Collects stream functions and serves them as Django URL patterns.
+
+    >>> registry = Registry(title="Events API", version="1.0")
+    >>> @registry.get("api/events/")
+    ... @jsonl_stream(model=Event)
+    ... async def events(request):
+    ...     yield Event(id=1)
+    >>> urlpatterns = [path("", include(registry.urls()))]
+    """
+
+    def __init__(
+        self,
+        *,
+        title: str = "API",
+        version: str = "0.1.0",
+        description: str | None = None,
+        servers: Iterable[str] = (),
+    ) -> None:
+        self.title = title
+        self.version = version
+        self.description = description
+        self.servers = tuple(servers)
+        self._routes: list[Route] = []
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every registration, in order."""
+        return tuple(self._routes)
+
+    def add(
+        self,
+        route: str,
+        fn: StreamFunction,
+        *,
+        methods: Iterable[str] = ("GET",),
+        name: str | None = None,
+        tags: Iterable[str] = (),
+        deprecated: bool = False,
+    ) -> None:
+        """Register ``fn`` on ``route`` (Django ``path()`` syntax) for ``methods``."""
+        require_stream_function(fn, "registry.add")
+        wanted = self._check_methods(route, methods)
+        for parameter in path_parameters(route):
+            require_keyword(fn, parameter, f"route {route!r}")
+        name = name or str(getattr(fn, "__name__", "stream"))
+        self._routes.append(Route(route, fn, wanted, name, tuple(tags), deprecated))
+
+    def get(self, route: str, **options: Any) -> Callable[[F], F]:
+        """Decorator form of ``add(route, fn, methods=["GET"])`` (HEAD is answered too)."""
+        return self._decorator(route, ("GET",), options)
+
+    def post(self, route: str, **options: Any) -> Callable[[F], F]:
+        """Decorator form of ``add(route, fn, methods=["POST"])``, e.g. with ``@body``."""
+        return self._decorator(route, ("POST",), options)
+
+    def urls(self) -> list[URLPattern]:
+        """Django URL patterns, one per route; include them anywhere in a urlconf."""
+        patterns = []
+        for route, group in self._by_route().items():
+            endpoints = {m: compile_endpoint(r.fn, route) for r in group for m in r.methods}
+            patterns.append(path(route, route_view(endpoints), name=group[0].name))
+        return patterns
+
+    def _decorator(self, route: str, methods: tuple[str, ...], options: Any) -> Callable[[F], F]:
+        def decorate(fn: F) -> F:
+            self.add(route, fn, methods=methods, **options)
+            return fn
+
+        return decorate
+
+    def _check_methods(self, route: str, methods: Iterable[str]) -> tuple[str, ...]:
+        if isinstance(methods, str):
+            raise SpecError(
+                f'methods must be a list of strings, for example methods=["{methods}"].'
+            )
+        wanted = tuple(dict.fromkeys(m.upper() for m in methods))
+        unknown = sorted(set(wanted) - _METHODS)
+        if not wanted or unknown:
+            raise SpecError(
+                f"Unsupported methods {unknown or '[]'}; use some of {sorted(_METHODS)}."
+            )
+        for taken in self._routes:
+            clash = sorted(set(taken.methods) & set(wanted))
+            if taken.route == route and clash:
+                raise SpecError(
+                    f"{clash[0]} {route!r} is already registered to {describe(taken.fn)}; "
+                    "each route and method pair can have one stream function."
+                )
+        return wanted
+
+    def _by_route(self) -> dict[str, list[Route]]:
+        grouped: dict[str, list[Route]] = {}
+        for route in self._routes:
+            grouped.setdefault(route.route, []).append(route)
+        return grouped

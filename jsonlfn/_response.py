@@ -1,0 +1,34 @@
+"""The streaming response: a real ``StreamingHttpResponse`` with JSON Lines headers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class JsonlResponse(StreamingHttpResponse):
+    """A ``StreamingHttpResponse`` whose line iterator reaches the server unwrapped.
+
+    Django's own ``__aiter__`` adds two generator layers that never close the inner
+    iterator, so a client that leaves during a write would leave the stream function
+    open until garbage collection. Unless middleware replaced the content (gzip, ...),
+    the server's ``aclosing()`` gets the line iterator itself.
+    """
+
+    def __init__(self, lines: AsyncIterator[bytes], *, media_type: str, http11: bool) -> None:
+        super().__init__(lines, content_type=media_type)
+        self._lines = lines
+        for name, value in STREAM_HEADERS.items():
+            self[name] = value
+        if http11:
+            self["Connection"] = "keep-alive"
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        if getattr(self, "_iterator", None) is not self._lines:
+            wrapped: AsyncIterator[Any] = super().__aiter__()
+            return wrapped
+        return self._lines

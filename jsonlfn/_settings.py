@@ -1,0 +1,46 @@
+"""Project-wide defaults, read from ``settings.JSONLFN`` (a dict) and cached.
+
+>>> JSONLFN = {"PRIME_TIMEOUT": 0.5, "BATCH_BYTES": 32768}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Conf:
+    """The effective jsonlfn settings."""
+
+    # Seconds to wait for the first item before starting the 200 response anyway.
+    PRIME_TIMEOUT: float = 1.0
+    # Flush a batch of ready lines once it reaches this size. Django's ASGI handler
+    # splits bodies at 64 KiB, so staying under it keeps one message per batch.
+    BATCH_BYTES: int = 60 * 1024
+
+
+@functools.cache
+def conf() -> Conf:
+    """The current settings (re-read when a test overrides ``JSONLFN``)."""
+    given: dict[str, Any] = dict(getattr(settings, "JSONLFN", None) or {})
+    known = {field.name for field in dataclasses.fields(Conf)}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"Unknown JSONLFN settings {unknown}; known ones are {sorted(known)}."
+        )
+    return Conf(**given)
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "JSONLFN":
+        conf.cache_clear()
+
+
+setting_changed.connect(_reload)

@@ -1,0 +1,86 @@
+"""The per-endpoint spec: everything the decorators record, in one frozen object.
+
+Decorators never wrap the function; each replaces one field of the spec stored on it,
+so any order of decorators yields the same spec. The view builder, the registry and the
+OpenAPI builder all read this object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from jsonlfn._errors import SpecError
+
+ATTRIBUTE = "__jsonlfn__"
+
+OnError = Callable[[Exception], Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """What ``@jsonl_stream`` records: the item model and how items are checked."""
+
+    model: Any
+    validate: bool = True
+    on_error: OnError | None = None
+    prime_timeout: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Spec:
+    """Everything jsonlfn knows about one stream function."""
+
+    stream: StreamOptions | None = None
+    headers: type | None = None
+    query: type | None = None
+    cookies: type | None = None
+    body: type | None = None
+
+    def components(self) -> dict[str, type]:
+        """The request components this endpoint parses, keyed by keyword name."""
+        found = {kind: getattr(self, kind) for kind in COMPONENTS}
+        return {kind: model for kind, model in found.items() if model is not None}
+
+
+COMPONENTS = ("headers", "query", "cookies", "body")
+
+
+def get_spec(fn: Callable[..., Any]) -> Spec:
+    """The spec recorded on ``fn`` (an empty one when no decorator ran)."""
+    spec = getattr(fn, ATTRIBUTE, None)
+    return spec if isinstance(spec, Spec) else Spec()
+
+
+def record(fn: Callable[..., Any], decorator: str, field: str, value: Any) -> None:
+    """Set one spec field on ``fn``; a decorator applied twice is a ``SpecError``."""
+    require_stream_function(fn, decorator)
+    spec = get_spec(fn)
+    if getattr(spec, field) is not None:
+        raise SpecError(f"@{decorator} is applied twice to {describe(fn)}; keep one of them.")
+    setattr(fn, ATTRIBUTE, dataclasses.replace(spec, **{field: value}))
+
+
+def require_stream_function(fn: object, decorator: str) -> None:
+    """Raise ``SpecError`` unless ``fn`` is an ``async def`` function that ``yield``s."""
+    if inspect.isasyncgenfunction(fn):
+        return
+    name = describe(fn)
+    if inspect.iscoroutinefunction(fn):
+        hint = "it is async but never yields; yield each item instead of returning a list"
+    elif inspect.isgeneratorfunction(fn):
+        hint = "it is a sync generator; write `async def` so it can await while streaming"
+    elif callable(fn):
+        hint = "it is a plain function; write `async def` and yield each item"
+    else:
+        hint = f"got {fn!r}; did you forget the parentheses, e.g. @{decorator}(...)?"
+    raise SpecError(f"@{decorator} needs an async generator function: {name}: {hint}.")
+
+
+def describe(fn: object) -> str:
+    """``module.qualname`` of a function, for error messages."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    return f"{module}.{qualname}" if module and qualname else repr(fn)

@@ -1,0 +1,128 @@
+"""From a stream function's spec to an async Django view.
+
+Per request: method (405), server check, negotiation (406), request components (400),
+then the function is primed to its first item (its ``HttpError`` or an invalid first
+item become real error responses) and the rest is streamed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponseBase
+
+from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError
+from jsonlfn._items import line_writer, unvalidated_writer
+from jsonlfn._negotiation import JSONL_TYPES, negotiate
+from jsonlfn._params import Parser, build_parsers, parse_components
+from jsonlfn._response import JsonlResponse
+from jsonlfn._settings import conf
+from jsonlfn._signature import check_call, path_parameters
+from jsonlfn._spec import describe, get_spec
+from jsonlfn._stream import Plan, close, prime, pump
+
+StreamFunction = Callable[..., AsyncGenerator[Any, None]]
+View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A stream function compiled for serving: parsers and stream plan built once."""
+
+    fn: StreamFunction
+    parsers: Mapping[str, Parser]
+    plan: Plan
+    prime_timeout: float | None
+
+
+def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
+    """Check ``fn``'s spec against ``route`` and build what serving it needs."""
+    spec = get_spec(fn)
+    if spec.stream is None:
+        raise SpecError(
+            f"{describe(fn)} is registered on {route!r} but has no @jsonl_stream(...); "
+            "add @jsonl_stream(model=YourItem) (or model=Any for untyped items)."
+        )
+    check_call(fn, [*path_parameters(route), *spec.components()], route)
+    options = spec.stream
+    plan = Plan(
+        name=describe(fn),
+        write=line_writer(options.model, validate=options.validate),
+        write_extra=unvalidated_writer(),
+        on_error=options.on_error,
+    )
+    return Endpoint(fn, build_parsers(spec), plan, options.prime_timeout)
+
+
+def route_view(endpoints: Mapping[str, Endpoint]) -> View:
+    """One async view serving every method registered on a route (405 for the rest)."""
+    by_method = dict(endpoints)
+    if "GET" in by_method:
+        by_method.setdefault("HEAD", by_method["GET"])
+    allowed = sorted(by_method)
+
+    async def view(request: HttpRequest, **path: Any) -> HttpResponseBase:
+        endpoint = by_method.get(request.method or "")
+        if endpoint is None:
+            return MethodNotAllowed(request.method or "", allowed).response()
+        return await respond(endpoint, request, path)
+
+    view.csrf_exempt = True  # type: ignore[attr-defined]  # see README, "CSRF"
+    return view
+
+
+async def respond(
+    endpoint: Endpoint, request: HttpRequest, path: dict[str, Any]
+) -> HttpResponseBase:
+    """Serve one request: errors before the first item are real error responses."""
+    asgi = _require_asgi(request)
+    try:
+        media_type = negotiate(request.headers.get("Accept"))
+        if media_type is None:
+            raise NotAcceptable(JSONL_TYPES)
+        kwargs = parse_components(endpoint.parsers, request)
+        agen = endpoint.fn(request, **path, **kwargs)
+        primed = await prime(agen, endpoint.plan, _prime_timeout(endpoint) if asgi else None)
+    except HttpError as exc:
+        return exc.response()
+    http11 = asgi and getattr(request, "scope", {}).get("http_version") == "1.1"
+    if request.method == "HEAD":
+        await close(primed.agen, primed.step, primed.awaited)
+        return JsonlResponse(_nothing(), media_type=media_type, http11=http11)
+    lines = pump(primed, endpoint.plan, conf().BATCH_BYTES)
+    return JsonlResponse(lines, media_type=media_type, http11=http11)
+
+
+def _prime_timeout(endpoint: Endpoint) -> float:
+    if endpoint.prime_timeout is not None:
+        return endpoint.prime_timeout
+    return conf().PRIME_TIMEOUT
+
+
+def _require_asgi(request: HttpRequest) -> bool:
+    """Whether the request came over ASGI; under WSGI only DEBUG or Django's test client."""
+    if isinstance(request, ASGIRequest):
+        return True
+    if settings.DEBUG or _from_test_client(request):
+        return False
+    raise RuntimeError(
+        "jsonlfn streams need an ASGI server (uvicorn, daphne, hypercorn): under WSGI each "
+        "open stream holds a worker for its whole life. Serve the project with, e.g., "
+        "`uvicorn yourproject.asgi:application`. With DEBUG = True, WSGI is allowed for "
+        "local development (streams are then buffered whole)."
+    )
+
+
+def _from_test_client(request: HttpRequest) -> bool:
+    from django.test.client import FakePayload  # noqa: PLC0415 - only on the WSGI path
+
+    return isinstance(request.META.get("wsgi.input"), FakePayload)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
