@@ -28,7 +28,8 @@ class JsonlResponse(StreamingHttpResponse):
             self["Connection"] = "keep-alive"
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        if getattr(self, "_iterator", None) is not self._lines:
-            wrapped: AsyncIterator[Any] = super().__aiter__()
-            return wrapped
-        return self._lines
+        untouched = getattr(self, "_iterator", None) is self._lines
+        if untouched:
+            return self._lines
+        wrapped: AsyncIterator[Any] = super().__aiter__()
+        return wrapped
