@@ -121,7 +121,7 @@ def _body_parser(model: Any) -> Parser:
         except msgspec.ValidationError as exc:
             msg, path = validation_detail(exc)
             raise BadRequest(msg, loc=["body", *path]) from exc
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise BadRequest(f"Request body is not valid JSON: {exc}", loc=["body"]) from exc
 
     return parse

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -19,17 +19,20 @@ class JsonlResponse(StreamingHttpResponse):
     the server's ``aclosing()`` gets the line iterator itself.
     """
 
-    def __init__(self, lines: AsyncIterator[bytes], *, media_type: str, http11: bool) -> None:
+    def __init__(
+        self, lines: AsyncIterator[bytes] | Iterable[bytes], *, media_type: str, http11: bool
+    ) -> None:
         super().__init__(lines, content_type=media_type)
-        self._lines = lines
+        self._lines = lines if isinstance(lines, AsyncIterator) else None
         for name, value in STREAM_HEADERS.items():
             self[name] = value
         if http11:
             self["Connection"] = "keep-alive"
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        untouched = getattr(self, "_iterator", None) is self._lines
-        if untouched:
-            return self._lines
+        lines = self._lines
+        untouched = lines is not None and getattr(self, "_iterator", None) is lines
+        if untouched and lines is not None:
+            return lines
         wrapped: AsyncIterator[Any] = super().__aiter__()
         return wrapped

@@ -94,6 +94,8 @@ async def respond(
         await close(primed.agen, primed.step, primed.awaited)
         return JsonlResponse(_nothing(), media_type=media_type, http11=http11)
     lines = pump(primed, endpoint.plan, conf().BATCH_BYTES)
+    if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
+        return JsonlResponse([batch async for batch in lines], media_type=media_type, http11=False)
     return JsonlResponse(lines, media_type=media_type, http11=http11)
 
 
@@ -113,7 +115,7 @@ def _require_asgi(request: HttpRequest) -> bool:
         "jsonlfn streams need an ASGI server (uvicorn, daphne, hypercorn): under WSGI each "
         "open stream holds a worker for its whole life. Serve the project with, e.g., "
         "`uvicorn yourproject.asgi:application`. With DEBUG = True, WSGI is allowed for "
-        "local development (streams are then buffered whole)."
+        "local development: each stream is then collected whole before it is sent."
     )
 
 

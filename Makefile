@@ -1,0 +1,40 @@
+# Everything installs into .venv from a fresh clone: only python3 and make are needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test lint typecheck pytest test-newest demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## make test: ruff, mypy --strict, then the whole pytest suite (what CI runs)
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check jsonlfn tests examples
+	$(BIN)/ruff format --check jsonlfn tests examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict jsonlfn tests/typing
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+## make test-newest: the suite on the newest Python 3.12+ found (pyenv or PATH) with the
+## newest Django; prints why and succeeds when no such interpreter exists.
+test-newest:
+	@py=$$(.ci/newest-python); \
+	if [ -z "$$py" ]; then echo "test-newest: no Python 3.12+ found; skipped"; exit 0; fi; \
+	$(MAKE) --no-print-directory pytest PYTHON=$$py VENV=.venv-newest
+
+## make demo: serve examples/ on http://127.0.0.1:8000 with uvicorn
+demo: $(STAMP)
+	$(BIN)/uvicorn demo.asgi:application --app-dir examples --host 127.0.0.1 --port 8000
+
+clean:
+	rm -rf .venv .venv-newest .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,184 @@
+"""Stream functions the test suite serves (in-process and under a live uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from jsonlfn import HttpError, Registry, body, cookies, headers, jsonl_stream, query
+from tests.tracker import tracker
+
+registry = Registry(title="Test streams", version="0")
+
+
+class Tick(msgspec.Struct):
+    i: int
+
+
+class Count(msgspec.Struct):
+    n: int = 3
+    delay: float = 0.0
+    label: str = ""
+
+
+class Resume(msgspec.Struct):
+    last_event_id: int | None = msgspec.field(default=None, name="Last-Event-ID")
+
+
+class Session(msgspec.Struct):
+    theme: str = "light"
+
+
+class Filter(msgspec.Struct):
+    tags: list[str] = []
+    limit: int = 10
+
+
+class Order(msgspec.Struct):
+    item: str
+    quantity: int
+
+
+@registry.get("count/")
+@jsonl_stream(model=Tick)
+@query(Count)
+async def count(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """Yield ``n`` ticks, sleeping ``delay`` seconds between them (0: never awaits)."""
+    tracker.start(query.label)
+    try:
+        for i in range(query.n):
+            if query.delay:
+                await asyncio.sleep(query.delay)
+            yield Tick(i)
+    finally:
+        tracker.finish(query.label)
+
+
+@registry.get("idle/")
+@jsonl_stream(model=Tick)
+@query(Count)
+async def idle(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """One tick, then wait forever; the ``finally`` awaits too (async cleanup)."""
+    tracker.start(query.label)
+    try:
+        yield Tick(0)
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.sleep(0.01)
+        tracker.finish(query.label)
+
+
+@registry.get("slow-first/")
+@jsonl_stream(model=Tick)
+@query(Count)
+async def slow_first(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """Wait ``delay`` seconds before the first of ``n`` ticks (priming times out)."""
+    tracker.start(query.label)
+    try:
+        await asyncio.sleep(query.delay)
+        for i in range(query.n):
+            yield Tick(i)
+    finally:
+        tracker.finish(query.label)
+
+
+@registry.get("orgs/<int:org>/users/")
+@jsonl_stream(model=Tick)
+@headers(Resume)
+async def org_users(request: Any, org: int, headers: Resume) -> AsyncIterator[Tick]:
+    """404 before the first item for org 0; otherwise resumes after Last-Event-ID."""
+    if org == 0:
+        raise HttpError(404, "no such org")
+    start = (headers.last_event_id or 0) + 1
+    for i in range(start, start + 3):
+        yield Tick(i)
+
+
+def replace_error(exc: Exception) -> dict[str, str]:
+    return {"error": type(exc).__name__}
+
+
+async def _fail_after(n: int) -> AsyncIterator[Tick]:
+    for i in range(n):
+        yield Tick(i)
+    raise RuntimeError("boom")
+
+
+@registry.get("fail/")
+@jsonl_stream(model=Tick)
+@query(Count)
+async def fail(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """``n`` ticks then a RuntimeError (before the first item when n == 0)."""
+    async for tick in _fail_after(query.n):
+        yield tick
+
+
+@registry.get("fail-replaced/")
+@jsonl_stream(model=Tick, on_error=replace_error)
+@query(Count)
+async def fail_replaced(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """Like ``fail/`` with an ``on_error`` replacement line."""
+    async for tick in _fail_after(query.n):
+        yield tick
+
+
+@registry.get("invalid/")
+@jsonl_stream(model=Tick)
+@query(Count)
+async def invalid(request: Any, query: Count) -> AsyncIterator[Any]:
+    """``n`` valid items, then one that does not match the model."""
+    for i in range(query.n):
+        yield {"i": i}
+    yield {"i": "not a number"}
+    yield {"i": 99}
+
+
+@registry.get("unencodable/")
+@jsonl_stream(model=Tick, validate=False)
+@query(Count)
+async def unencodable(request: Any, query: Count) -> AsyncIterator[Any]:
+    """``n`` items, then a Struct holding something JSON cannot encode (mid-line)."""
+    for i in range(query.n):
+        yield Tick(i)
+    yield Tick(i=object())  # type: ignore[arg-type]
+
+
+@registry.get("anything/")
+@jsonl_stream()
+async def anything(request: Any) -> AsyncIterator[Any]:
+    """Untyped items of every JSON kind, including text with newlines."""
+    for item in ({"a": 1}, "two\nlines", 3, 4.5, None, True, [1, "x"], "é ✓"):
+        yield item
+
+
+@registry.post("orders/")
+@jsonl_stream(model=Order)
+@body(Order)
+@query(Filter)
+@cookies(Session)
+async def orders(request: Any, body: Order, query: Filter, cookies: Session) -> AsyncIterator[Any]:
+    """Echo the decoded body ``quantity`` times, tagged with the query and cookies."""
+    for _ in range(min(body.quantity, query.limit)):
+        yield Order(item=f"{body.item}:{','.join(query.tags)}:{cookies.theme}", quantity=1)
+
+
+@registry.get("multi/")
+@jsonl_stream(model=str)
+async def multi_get(request: Any) -> AsyncIterator[str]:
+    yield "get"
+
+
+@registry.post("multi/")
+@jsonl_stream(model=str)
+async def multi_post(request: Any) -> AsyncIterator[str]:
+    yield "post"
+
+
+@registry.get("empty/")
+@jsonl_stream(model=Tick)
+async def empty(request: Any) -> AsyncIterator[Tick]:
+    return
+    yield  # pragma: no cover

@@ -1,0 +1,131 @@
+"""Request components: parsed into models, or a 400 (413/415) naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from django.test import AsyncClient, override_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def lines_of(response: Any) -> list[Any]:
+    data = b"".join([chunk async for chunk in response.streaming_content])
+    return [orjson.loads(line) for line in data.splitlines()]
+
+
+def error(response: Any) -> dict[str, Any]:
+    assert response["Content-Type"] == "application/json"
+    detail: dict[str, Any] = orjson.loads(response.content)["detail"][0]
+    return detail
+
+
+async def test_header_alias_parsed_and_typed() -> None:
+    response = await AsyncClient().get("/orgs/5/users/", headers={"Last-Event-ID": "7"})
+    assert await lines_of(response) == [{"i": 8}, {"i": 9}, {"i": 10}]
+
+
+async def test_header_is_optional_when_the_model_says_so() -> None:
+    response = await AsyncClient().get("/orgs/5/users/")
+    assert await lines_of(response) == [{"i": 1}, {"i": 2}, {"i": 3}]
+
+
+async def test_bad_header_is_400_located_at_the_header() -> None:
+    response = await AsyncClient().get("/orgs/5/users/", headers={"last-event-id": "abc"})
+    assert response.status_code == 400
+    assert error(response) == {
+        "msg": "Expected `int | null`, got `str`",
+        "type": "value_error",
+        "loc": ["headers", "Last-Event-ID"],
+    }
+
+
+async def test_bad_path_converter_value_is_404_from_django() -> None:
+    response = await AsyncClient().get("/orgs/abc/users/")
+    assert response.status_code == 404
+
+
+async def test_query_repeated_keys_fill_list_fields() -> None:
+    response = await AsyncClient().post(
+        "/orders/?tags=a&tags=b&limit=2",
+        data=b'{"item": "tea", "quantity": 5}',
+        content_type="application/json",
+    )
+    assert await lines_of(response) == [{"item": "tea:a,b:light", "quantity": 1}] * 2
+
+
+async def test_bad_query_value_is_400() -> None:
+    response = await AsyncClient().get("/count/?n=many")
+    assert response.status_code == 400
+    assert error(response)["loc"] == ["query", "n"]
+
+
+async def test_cookies_parsed() -> None:
+    client = AsyncClient()
+    client.cookies["theme"] = "dark"
+    response = await client.post(
+        "/orders/", data=b'{"item": "tea", "quantity": 1}', content_type="application/json"
+    )
+    assert await lines_of(response) == [{"item": "tea::dark", "quantity": 1}]
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "loc", "msg"),
+    [
+        (b'{"item": "tea"}', "application/json", 400, ["body", "quantity"], "missing required"),
+        (
+            b'{"item": "tea", "quantity": "1"}',
+            "application/json",
+            400,
+            ["body", "quantity"],
+            "got `str`",
+        ),
+        (b'{"item": "tea", "quantity": 1', "application/json", 400, ["body"], "not valid JSON"),
+        (
+            b'{"item": "\xff\xfe", "quantity": 1}',
+            "application/json",
+            400,
+            ["body"],
+            "not valid JSON",
+        ),
+        (b"[" * 10000 + b"]" * 10000, "application/json", 400, ["body"], ""),
+        (b"", "application/json", 400, ["body"], "empty"),
+        (
+            b"item=tea",
+            "application/x-www-form-urlencoded",
+            415,
+            ["body"],
+            "must be application/json",
+        ),
+        (b'{"item": "tea", "quantity": 1}', "text/plain", 415, ["body"], "got text/plain"),
+    ],
+)
+async def test_bad_body(
+    data: bytes, content_type: str, status: int, loc: list[str], msg: str
+) -> None:
+    response = await AsyncClient().post("/orders/", data=data, content_type=content_type)
+    assert response.status_code == status
+    detail = error(response)
+    assert detail["loc"] == loc
+    assert msg in detail["msg"]
+
+
+async def test_vendor_json_content_type_is_accepted() -> None:
+    response = await AsyncClient().post(
+        "/orders/", data=b'{"item": "tea", "quantity": 1}', content_type="application/vnd.api+json"
+    )
+    assert response.status_code == 200
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100)
+async def test_body_too_large_is_413() -> None:
+    data = orjson.dumps({"item": "x" * 200, "quantity": 1})
+    response = await AsyncClient().post("/orders/", data=data, content_type="application/json")
+    assert response.status_code == 413
+    assert error(response) == {
+        "msg": "Request body is larger than 100 bytes",
+        "type": "value_error",
+        "loc": ["body"],
+    }
