@@ -70,9 +70,9 @@ class HttpError(Exception):
 
     def response(self) -> HttpResponse:
         """This error as a Django response with ``Content-Type: application/json``."""
-        response = HttpResponse(
-            orjson.dumps(self.body()), status=self.status, content_type="application/json"
-        )
+        content = orjson.dumps(self.body())
+        response = HttpResponse(content, status=self.status, content_type="application/json")
+        response["Content-Length"] = str(len(content))
         for name, value in self.headers.items():
             response[name] = value
         return response

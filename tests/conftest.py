@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import django
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+sys.path.insert(0, str(EXAMPLES))  # the demo project is importable as `demo`
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
 
@@ -62,3 +68,35 @@ def live_server() -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_server() -> Iterator[int]:
+    """`make demo`'s command (uvicorn serving examples/) in a subprocess; yields its port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    command = [sys.executable, "-m", "uvicorn", "demo.asgi:application"]
+    command += ["--app-dir", str(EXAMPLES), "--fd", str(sock.fileno()), "--log-level", "warning"]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    process = subprocess.Popen(command, pass_fds=[sock.fileno()], env=env)
+    try:
+        _wait_for_port(port, process)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+        sock.close()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the demo server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("the demo server did not start")

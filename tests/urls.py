@@ -1,5 +1,9 @@
+from demo.events import registry as demo_registry
 from django.urls import include, path
 
 from tests.streams import registry
 
-urlpatterns = [path("", include(registry.urls()))]
+urlpatterns = [
+    path("", include(registry.urls())),
+    path("", include(demo_registry.urls())),  # the README's test snippets use the demo
+]

@@ -1,0 +1,63 @@
+"""The reference page's three JSON Lines endpoints, written as plain functions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from jsonlfn import Registry, body, headers, jsonl_stream, query
+
+registry = Registry(title="Demo events", version="1.0")
+
+
+class User(msgspec.Struct):
+    email: str
+
+
+@registry.get("api/user/events/")
+@jsonl_stream(model=User)
+async def user_events(request: Any) -> AsyncIterator[User]:
+    """Two users, one JSON line each."""
+    yield User(email="first@example.com")
+    yield User(email="second@example.com")
+
+
+class Resume(msgspec.Struct):
+    last_event_id: int | None = msgspec.field(default=None, name="Last-Event-ID")
+
+
+@registry.get("api/user/events/resume/")
+@jsonl_stream(model=str)
+@headers(Resume)
+async def resumable_events(request: Any, headers: Resume) -> AsyncIterator[str]:
+    """Where a reconnecting client would continue from, read from ``Last-Event-ID``."""
+    if headers.last_event_id is None:
+        yield "starting from scratch"
+    else:
+        yield f"starting from {headers.last_event_id}"
+
+
+class Search(msgspec.Struct):
+    limit: int = 10
+
+
+class Order(msgspec.Struct):
+    item: str
+    quantity: int
+
+
+class Receipt(msgspec.Struct):
+    line: int
+    item: str
+
+
+@registry.post("api/orders/")
+@jsonl_stream(model=Receipt)
+@query(Search)
+@body(Order)
+async def place_order(request: Any, query: Search, body: Order) -> AsyncIterator[Receipt]:
+    """One receipt line per unit ordered, at most ``limit`` of them."""
+    for line in range(1, min(body.quantity, query.limit) + 1):
+        yield Receipt(line=line, item=body.item)

@@ -1,0 +1,9 @@
+"""Settings of the demo project: the smallest Django set-up that serves jsonlfn streams."""
+
+SECRET_KEY = "demo-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ROOT_URLCONF = "demo.urls"
+INSTALLED_APPS: list[str] = []
+MIDDLEWARE: list[str] = []
+USE_TZ = True

@@ -1,0 +1,54 @@
+"""Every code block in README.md runs: python blocks as-is, console transcripts for real."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
+BLOCKS = [
+    (m[1], m[2], README.read_text()[: m.start()].count("\n") + 1)
+    for m in BLOCK.finditer(README.read_text())
+]
+
+
+def test_every_block_is_a_kind_that_runs() -> None:
+    assert BLOCKS
+    assert {kind for kind, _, _ in BLOCKS} <= {"python", "console"}
+
+
+@pytest.mark.parametrize(
+    ("code", "line"), [(code, line) for kind, code, line in BLOCKS if kind == "python"]
+)
+def test_python_block(code: str, line: int) -> None:
+    exec(compile(code, f"README.md:{line}", "exec"), {"__name__": f"readme_line_{line}"})
+
+
+def transcript(block: str) -> list[tuple[str, list[str]]]:
+    """``[(command, expected output lines)]`` of a console block."""
+    steps: list[tuple[str, list[str]]] = []
+    for text in block.splitlines():
+        if text.startswith("$ "):
+            steps.append((text[2:], []))
+        else:
+            steps[-1][1].append(text)
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [step for kind, code, _ in BLOCKS if kind == "console" for step in transcript(code)],
+)
+def test_console_transcript(demo_server: int, command: str, expected: list[str]) -> None:
+    argv = shlex.split(command.replace("127.0.0.1:8000", f"127.0.0.1:{demo_server}"))
+    assert argv[0] == "curl"
+    output = subprocess.run(argv, capture_output=True, check=True, timeout=20).stdout
+    actual = output.decode().replace("\r\n", "\n").splitlines()
+    assert [ln for ln in actual if not ln.startswith("date:")] == [
+        ln for ln in expected if not ln.startswith("date:")
+    ]

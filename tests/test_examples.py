@@ -1,0 +1,30 @@
+"""The example project: its manage.py works, and its endpoints serve (tests/test_docs.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import EXAMPLES
+from tests.wire import fetch
+
+
+def test_manage_py_check_passes() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_demo_streams_over_a_raw_socket(demo_server: int) -> None:
+    response = fetch(demo_server, "/api/user/events/")
+    assert response.body == b'{"email":"first@example.com"}\n{"email":"second@example.com"}\n'
