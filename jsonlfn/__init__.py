@@ -1,6 +1,6 @@
 """jsonlfn: serve JSON Lines streams from plain async generator functions in Django."""
 
-from jsonlfn._decorators import body, cookies, headers, jsonl_stream, query
+from jsonlfn._decorators import body, cookies, headers, jsonl_stream, ping, query, resume
 from jsonlfn._errors import (
     BadRequest,
     Forbidden,
@@ -16,7 +16,8 @@ from jsonlfn._errors import (
 from jsonlfn._negotiation import JSONL_TYPES
 from jsonlfn._registry import Registry, Route
 from jsonlfn._response import JsonlResponse
-from jsonlfn._spec import Spec, StreamOptions, get_spec
+from jsonlfn._shutdown import stop_streams
+from jsonlfn._spec import Ping, PingOptions, Spec, StreamOptions, get_spec
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,8 @@ __all__ = [
     "MethodNotAllowed",
     "NotAcceptable",
     "PayloadTooLarge",
+    "Ping",
+    "PingOptions",
     "Registry",
     "Route",
     "Spec",
@@ -42,5 +45,8 @@ __all__ = [
     "get_spec",
     "headers",
     "jsonl_stream",
+    "ping",
     "query",
+    "resume",
+    "stop_streams",
 ]

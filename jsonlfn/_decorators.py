@@ -13,8 +13,16 @@ from typing import Any, TypeVar
 import msgspec
 
 from jsonlfn._errors import SpecError
+from jsonlfn._items import unvalidated_writer
 from jsonlfn._signature import require_keyword
-from jsonlfn._spec import OnError, StreamOptions, record
+from jsonlfn._spec import (
+    DEFAULT_PING,
+    RESUME_KEYWORD,
+    OnError,
+    PingOptions,
+    StreamOptions,
+    record,
+)
 
 F = TypeVar("F", bound=Callable[..., AsyncIterator[Any]])
 
@@ -31,6 +39,7 @@ def jsonl_stream(
     validate: bool = True,
     on_error: OnError | None = None,
     prime_timeout: float | None = None,
+    id: str | None = None,  # noqa: A002 - reads as the item's id field, like Last-Event-ID
 ) -> Callable[[F], F]:
     """Declare that a function streams items of ``model`` as JSON Lines.
 
@@ -42,14 +51,17 @@ def jsonl_stream(
     unions, ``Any``). Each item is validated against it unless ``validate=False``; after
     the first line, ``on_error(exc)`` may return one replacement item that ends the
     stream. ``prime_timeout`` bounds how long the first item may take before the 200
-    response starts anyway (default: the ``PRIME_TIMEOUT`` setting).
+    response starts anyway (default: the ``PRIME_TIMEOUT`` setting). ``id`` names the
+    item field a client sends back as ``Last-Event-ID`` to resume (see ``@resume``).
     """
     _require_model(model, "jsonl_stream")
     if on_error is not None and not callable(on_error):
         raise SpecError(f"on_error must be a function taking the exception, got {on_error!r}.")
     if prime_timeout is not None and prime_timeout < 0:
         raise SpecError(f"prime_timeout must be zero or more seconds, got {prime_timeout!r}.")
-    options = StreamOptions(model, validate, on_error, prime_timeout)
+    if id is not None:
+        _require_field(model, id)
+    options = StreamOptions(model, validate, on_error, prime_timeout, id)
 
     def decorate(fn: F) -> F:
         record(fn, "jsonl_stream", "stream", options)
@@ -88,6 +100,58 @@ def body(model: Any) -> Callable[[F], F]:
     """
     _require_model(model, "body")
     return _attach("body", model)
+
+
+def ping(every: float | None = 15.0, item: Any = DEFAULT_PING) -> Callable[[F], F]:
+    """Write ``item`` when no line was written for ``every`` seconds (keep-alive).
+
+    >>> @ping(every=15)  # writes {"type":"ping"} on idle streams
+
+    The default item is ``Ping()``, written as ``{"type":"ping"}``; any JSON-encodable
+    value works. ``every=None`` turns off the project-wide ``PING_INTERVAL`` for this
+    endpoint. Pings never split or reorder lines, and cost a loop timer, not a task.
+    """
+    if every is not None and not every > 0:
+        raise SpecError(f"@ping(every=...) takes seconds above zero or None, got {every!r}.")
+    try:
+        unvalidated_writer()(item, bytearray())
+    except TypeError as exc:
+        raise SpecError(f"@ping(item=...) must be JSON-encodable: {exc}") from exc
+    options = PingOptions(every, item)
+
+    def decorate(fn: F) -> F:
+        record(fn, "ping", "ping", options)
+        return fn
+
+    return decorate
+
+
+def resume(id_type: Any = str) -> Callable[[F], F]:
+    """Pass the ``Last-Event-ID`` request header, parsed as ``id_type``, as ``last_event_id``.
+
+    >>> @resume(int)
+    ... async def events(request, last_event_id: int | None): ...
+
+    ``None`` when the header is absent; 400 when it does not parse. Pair it with
+    ``jsonl_stream(id="field")`` so clients know which item field to send back.
+    """
+    _require_model(id_type, "resume")
+
+    def decorate(fn: F) -> F:
+        record(fn, "resume", "resume", id_type)
+        require_keyword(fn, RESUME_KEYWORD, "@resume")
+        return fn
+
+    return decorate
+
+
+def _require_field(model: Any, name: str) -> None:
+    info = msgspec.inspect.type_info(model)
+    if not isinstance(info, _OBJECT_TYPES):
+        return  # untyped or scalar items: nothing to check the name against
+    names = [field.encode_name for field in info.fields]
+    if name not in names:
+        raise SpecError(f"jsonl_stream(id={name!r}): {model!r} has no such field; it has {names}.")
 
 
 def _component(kind: str, model: type) -> Callable[[F], F]:

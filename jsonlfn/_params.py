@@ -19,7 +19,7 @@ from jsonlfn._errors import (
     UnsupportedMediaType,
     validation_detail,
 )
-from jsonlfn._spec import Spec
+from jsonlfn._spec import RESUME_HEADER, RESUME_KEYWORD, Spec
 
 Parser = Callable[[HttpRequest], Any]
 
@@ -32,14 +32,17 @@ _MANY = (
 
 
 def build_parsers(spec: Spec) -> dict[str, Parser]:
-    """One parser per component the spec declares, keyed by its keyword name."""
+    """One parser per keyword the spec's decorators pass, keyed by that keyword."""
     builders: dict[str, Callable[[Any], Parser]] = {
         "headers": _headers_parser,
         "query": _query_parser,
         "cookies": _cookies_parser,
         "body": _body_parser,
     }
-    return {kind: builders[kind](model) for kind, model in spec.components().items()}
+    parsers = {kind: builders[kind](model) for kind, model in spec.components().items()}
+    if spec.resume is not None:
+        parsers[RESUME_KEYWORD] = _last_event_id_parser(spec.resume)
+    return parsers
 
 
 def parse_components(parsers: Mapping[str, Parser], request: HttpRequest) -> dict[str, Any]:
@@ -107,6 +110,20 @@ def _cookies_parser(model: Any) -> Parser:
     def parse(request: HttpRequest) -> Any:
         jar = request.COOKIES
         return convert({name: jar[name] for name in names if name in jar})
+
+    return parse
+
+
+def _last_event_id_parser(id_type: Any) -> Parser:
+    def parse(request: HttpRequest) -> Any:
+        value = request.headers.get(RESUME_HEADER)
+        if value is None:
+            return None
+        try:
+            return msgspec.convert(value, id_type, strict=False)
+        except msgspec.ValidationError as exc:
+            msg, _ = validation_detail(exc)
+            raise BadRequest(msg, loc=["headers", RESUME_HEADER]) from exc
 
     return parse
 

@@ -1,6 +1,6 @@
 """Project-wide defaults, read from ``settings.JSONLFN`` (a dict) and cached.
 
->>> JSONLFN = {"PRIME_TIMEOUT": 0.5, "BATCH_BYTES": 32768}
+>>> JSONLFN = {"PRIME_TIMEOUT": 0.5, "PING_INTERVAL": 15, "SEND_TIMEOUT": 30}
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ class Conf:
     # Flush a batch of ready lines once it reaches this size. Django's ASGI handler
     # splits bodies at 64 KiB, so staying under it keeps one message per batch.
     BATCH_BYTES: int = 60 * 1024
+    # Seconds without a written line before a ping line; None: only where @ping says.
+    PING_INTERVAL: float | None = None
+    # End a stream whose client has not taken a batch for this many seconds.
+    SEND_TIMEOUT: float | None = 60.0
 
 
 @functools.cache

@@ -12,11 +12,20 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from jsonlfn._errors import SpecError
 
 ATTRIBUTE = "__jsonlfn__"
 
 OnError = Callable[[Exception], Any]
+
+
+class Ping(msgspec.Struct, frozen=True, tag_field="type", tag="ping"):
+    """The default keep-alive item, written as ``{"type":"ping"}``."""
+
+
+DEFAULT_PING = Ping()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -27,6 +36,15 @@ class StreamOptions:
     validate: bool = True
     on_error: OnError | None = None
     prime_timeout: float | None = None
+    id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PingOptions:
+    """What ``@ping`` records: the idle interval (``None``: no pings) and the item."""
+
+    every: float | None
+    item: Any = DEFAULT_PING
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,14 +56,23 @@ class Spec:
     query: type | None = None
     cookies: type | None = None
     body: type | None = None
+    ping: PingOptions | None = None
+    resume: Any = None
 
     def components(self) -> dict[str, type]:
         """The request components this endpoint parses, keyed by keyword name."""
         found = {kind: getattr(self, kind) for kind in COMPONENTS}
         return {kind: model for kind, model in found.items() if model is not None}
 
+    def keywords(self) -> list[str]:
+        """Every keyword argument the decorators make the view pass."""
+        resume = [RESUME_KEYWORD] if self.resume is not None else []
+        return [*self.components(), *resume]
+
 
 COMPONENTS = ("headers", "query", "cookies", "body")
+RESUME_KEYWORD = "last_event_id"
+RESUME_HEADER = "Last-Event-ID"
 
 
 def get_spec(fn: Callable[..., Any]) -> Spec:

@@ -10,6 +10,9 @@ About 90% of a naive stream's cost is one ASGI message and one socket write per 
 batching ready lines removes it. A batch that fills up is flushed and followed by one
 turn of the event loop, so a function that never awaits cannot starve the server.
 
+Helpers would add a call or a generator layer per item, so the loop stays one flat
+function. Pings and the send timeout use loop timers, never a task per stream.
+
 A step abandoned half-way (client gone while the function awaits) cannot simply be
 ``aclose()``d: Python raises "asynchronous generator is already running" and the
 function's ``finally`` never runs. It is finished first, as a cancelled task would be.
@@ -28,6 +31,7 @@ import msgspec
 
 from jsonlfn._errors import InvalidItem, validation_detail
 from jsonlfn._items import Writer
+from jsonlfn._shutdown import stopping, track, untrack
 from jsonlfn._spec import OnError
 
 logger = logging.getLogger("jsonlfn")
@@ -43,6 +47,16 @@ class Plan:
     write: Writer
     write_extra: Writer
     on_error: OnError | None
+    ping_line: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-request knobs of the stream loop (settings may change between requests)."""
+
+    batch_bytes: int
+    ping_every: float | None = None
+    send_timeout: float | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -103,24 +117,43 @@ async def _first_line(agen: AsyncGenerator[Any, None], plan: Plan, item: Any) ->
     return Primed(agen, bytes(head))
 
 
-async def pump(primed: Primed, plan: Plan, batch_bytes: int) -> AsyncGenerator[bytes, None]:
+async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the module doc
+    primed: Primed, plan: Plan, limits: Limits
+) -> AsyncGenerator[bytes, None]:
     """Yield the stream's bytes in batches of whole lines, closing the function at the end."""
     agen = primed.agen
     advance = agen.__anext__
     write = plan.write
+    batch_bytes, every = limits.batch_bytes, limits.ping_every
+    send = _SendTimer(plan.name, limits.send_timeout)
+    loop = asyncio.get_running_loop()
     batch = bytearray(primed.head)
     size = len(batch)  # bytes of complete lines; a failed write is cut back to it
     step, awaited = primed.step, primed.awaited
+    written = loop.time()  # when the last line left, for pings
+    task = asyncio.current_task()
+    if task is not None:
+        track(task)
     try:
         while True:
             if step is None:
                 step = advance()
             else:
                 if size:
+                    send.start()
                     yield bytes(batch)
+                    send.stop()
                     batch.clear()
                     size = 0
-                await _suspend(awaited)
+                    written = loop.time()
+                if every is None:
+                    await _suspend(awaited)
+                else:
+                    while not await _settled(awaited, written + every - loop.time()):
+                        send.start()
+                        yield plan.ping_line
+                        send.stop()
+                        written = loop.time()
             try:
                 awaited = step.send(None)
                 continue
@@ -136,17 +169,66 @@ async def pump(primed: Primed, plan: Plan, batch_bytes: int) -> AsyncGenerator[b
             write(item, batch)
             size = len(batch)
             if size >= batch_bytes:
+                send.start()
                 yield bytes(batch)
+                send.stop()
                 batch.clear()
                 size = 0
+                written = loop.time()
                 await _suspend(None)  # one loop turn per batch: disconnects, other requests
     except Exception as exc:
         del batch[size:]
         batch += _last_words(plan, exc)
+    except asyncio.CancelledError:
+        if not stopping() or task is None:
+            raise  # the client left: nothing more to send
+        task.uncancel()  # the server is stopping: end the response after whole lines
+        del batch[size:]
     finally:
+        send.stop()
         await close(agen, step, awaited)
+        if task is not None:
+            untrack(task)
     if batch:
+        send.start()
         yield bytes(batch)
+        send.stop()
+
+
+class _SendTimer:
+    """Cancels the streaming task when the client takes no batch for ``timeout`` seconds.
+
+    Django's handler awaits the server's ``send`` between two batches; a client that
+    stopped reading leaves it waiting for ever, and only cancelling the task frees it.
+    One loop timer per batch; nothing when the timeout is off.
+    """
+
+    __slots__ = ("_handle", "_name", "_timeout")
+
+    def __init__(self, name: str, timeout: float | None) -> None:
+        self._name = name
+        self._timeout = timeout
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        if self._timeout is not None:
+            task = asyncio.current_task()
+            if task is not None:
+                loop = task.get_loop()
+                self._handle = loop.call_later(self._timeout, self._expire, task)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        logger.warning(
+            "Stream %s: the client took no data for %ss; ending the stream",
+            self._name,
+            self._timeout,
+        )
+        task.cancel()
 
 
 def _last_words(plan: Plan, exc: Exception) -> bytes:

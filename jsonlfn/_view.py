@@ -22,8 +22,8 @@ from jsonlfn._params import Parser, build_parsers, parse_components
 from jsonlfn._response import JsonlResponse
 from jsonlfn._settings import conf
 from jsonlfn._signature import check_call, path_parameters
-from jsonlfn._spec import describe, get_spec
-from jsonlfn._stream import Plan, close, prime, pump
+from jsonlfn._spec import PingOptions, describe, get_spec
+from jsonlfn._stream import Limits, Plan, close, prime, pump
 
 StreamFunction = Callable[..., AsyncGenerator[Any, None]]
 View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
@@ -37,6 +37,19 @@ class Endpoint:
     parsers: Mapping[str, Parser]
     plan: Plan
     prime_timeout: float | None
+    ping_every: float | None
+    ping_from_settings: bool  # no @ping: the PING_INTERVAL setting decides
+
+    def limits(self) -> tuple[float, Limits]:
+        """Priming patience and stream-loop limits under the current settings."""
+        settings = conf()
+        ping_every = settings.PING_INTERVAL if self.ping_from_settings else self.ping_every
+        patience = self.prime_timeout
+        if patience is None:
+            patience = settings.PRIME_TIMEOUT
+        if ping_every is not None:
+            patience = min(patience, ping_every)  # headers before the first ping is due
+        return patience, Limits(settings.BATCH_BYTES, ping_every, settings.SEND_TIMEOUT)
 
 
 def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
@@ -47,15 +60,20 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
             f"{describe(fn)} is registered on {route!r} but has no @jsonl_stream(...); "
             "add @jsonl_stream(model=YourItem) (or model=Any for untyped items)."
         )
-    check_call(fn, [*path_parameters(route), *spec.components()], route)
+    check_call(fn, [*path_parameters(route), *spec.keywords()], route)
     options = spec.stream
+    pings = spec.ping or PingOptions(every=None)
+    ping_line = bytearray()
+    unvalidated_writer()(pings.item, ping_line)
     plan = Plan(
         name=describe(fn),
         write=line_writer(options.model, validate=options.validate),
         write_extra=unvalidated_writer(),
         on_error=options.on_error,
+        ping_line=bytes(ping_line),
     )
-    return Endpoint(fn, build_parsers(spec), plan, options.prime_timeout)
+    parsers = build_parsers(spec)
+    return Endpoint(fn, parsers, plan, options.prime_timeout, pings.every, spec.ping is None)
 
 
 def route_view(endpoints: Mapping[str, Endpoint]) -> View:
@@ -85,24 +103,19 @@ async def respond(
         if media_type is None:
             raise NotAcceptable(JSONL_TYPES)
         kwargs = parse_components(endpoint.parsers, request)
+        patience, limits = endpoint.limits()
         agen = endpoint.fn(request, **path, **kwargs)
-        primed = await prime(agen, endpoint.plan, _prime_timeout(endpoint) if asgi else None)
+        primed = await prime(agen, endpoint.plan, patience if asgi else None)
     except HttpError as exc:
         return exc.response()
     http11 = asgi and getattr(request, "scope", {}).get("http_version") == "1.1"
     if request.method == "HEAD":
         await close(primed.agen, primed.step, primed.awaited)
         return JsonlResponse(_nothing(), media_type=media_type, http11=http11)
-    lines = pump(primed, endpoint.plan, conf().BATCH_BYTES)
+    lines = pump(primed, endpoint.plan, limits)
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
         return JsonlResponse([batch async for batch in lines], media_type=media_type, http11=False)
     return JsonlResponse(lines, media_type=media_type, http11=http11)
-
-
-def _prime_timeout(endpoint: Endpoint) -> float:
-    if endpoint.prime_timeout is not None:
-        return endpoint.prime_timeout
-    return conf().PRIME_TIMEOUT
 
 
 def _require_asgi(request: HttpRequest) -> bool:

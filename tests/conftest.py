@@ -81,7 +81,7 @@ def demo_server() -> Iterator[int]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     process = subprocess.Popen(command, pass_fds=[sock.fileno()], env=env)
     try:
-        _wait_for_port(port, process)
+        wait_for_port(port, process)
         yield port
     finally:
         process.terminate()
@@ -89,7 +89,7 @@ def demo_server() -> Iterator[int]:
         sock.close()
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from jsonlfn import HttpError, Registry, body, cookies, headers, jsonl_stream, query
+from jsonlfn import (
+    HttpError,
+    Registry,
+    body,
+    cookies,
+    headers,
+    jsonl_stream,
+    ping,
+    query,
+    resume,
+)
 from tests.tracker import tracker
 
 registry = Registry(title="Test streams", version="0")
@@ -22,6 +33,7 @@ class Count(msgspec.Struct):
     n: int = 3
     delay: float = 0.0
     label: str = ""
+    marker: str = ""  # a file the function's `finally` writes (servers in a subprocess)
 
 
 class Resume(msgspec.Struct):
@@ -69,6 +81,8 @@ async def idle(request: Any, query: Count) -> AsyncIterator[Tick]:
     finally:
         await asyncio.sleep(0.01)
         tracker.finish(query.label)
+        if query.marker:
+            Path(query.marker).write_text("finally ran")  # noqa: ASYNC240 - a test marker
 
 
 @registry.get("slow-first/")
@@ -182,3 +196,81 @@ async def multi_post(request: Any) -> AsyncIterator[str]:
 async def empty(request: Any) -> AsyncIterator[Tick]:
     return
     yield  # pragma: no cover
+
+
+async def _first_then_idle(query: Count) -> AsyncIterator[Tick]:
+    """Tick 0 (after ``delay``), then nothing for ever; tracked, with async cleanup."""
+    tracker.start(query.label)
+    try:
+        await asyncio.sleep(query.delay)
+        yield Tick(0)
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.sleep(0)
+        tracker.finish(query.label)
+
+
+@registry.get("pinged/")
+@jsonl_stream(model=Tick)
+@ping(every=0.2)
+@query(Count)
+async def pinged(request: Any, query: Count) -> AsyncIterator[Tick]:
+    async for tick in _first_then_idle(query):
+        yield tick
+
+
+@registry.get("pinged-custom/")
+@jsonl_stream(model=Tick)
+@ping(every=0.2, item={"keepalive": True})
+@query(Count)
+async def pinged_custom(request: Any, query: Count) -> AsyncIterator[Tick]:
+    async for tick in _first_then_idle(query):
+        yield tick
+
+
+@registry.get("never-pinged/")
+@jsonl_stream(model=Tick)
+@ping(every=None)
+@query(Count)
+async def never_pinged(request: Any, query: Count) -> AsyncIterator[Tick]:
+    async for tick in _first_then_idle(query):
+        yield tick
+
+
+@registry.get("default-pinged/")
+@jsonl_stream(model=Tick)
+@query(Count)
+async def default_pinged(request: Any, query: Count) -> AsyncIterator[Tick]:
+    async for tick in _first_then_idle(query):
+        yield tick
+
+
+@registry.get("resumable/")
+@jsonl_stream(model=Tick, id="i")
+@resume(int)
+async def resumable(request: Any, last_event_id: int | None) -> AsyncIterator[Tick]:
+    """Ticks 1..6, continuing after ``Last-Event-ID``."""
+    for i in range((last_event_id or 0) + 1, 7):
+        yield Tick(i)
+
+
+@registry.get("firehose/")
+@jsonl_stream(model=Tick)
+@query(Count)
+async def firehose(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """Ticks as fast as possible, for ever, never awaiting."""
+    tracker.start(query.label)
+    try:
+        i = 0
+        while True:
+            yield Tick(i)
+            i += 1
+    finally:
+        tracker.finish(query.label)
+
+
+@registry.get("tasks/")
+@jsonl_stream(model=int)
+async def tasks(request: Any) -> AsyncIterator[int]:
+    """How many asyncio tasks the server's loop holds (this request's own included)."""
+    yield len(asyncio.all_tasks())

@@ -28,3 +28,14 @@ def test_manage_py_check_passes() -> None:
 def test_demo_streams_over_a_raw_socket(demo_server: int) -> None:
     response = fetch(demo_server, "/api/user/events/")
     assert response.body == b'{"email":"first@example.com"}\n{"email":"second@example.com"}\n'
+
+
+def test_resume_client_sees_every_event_once(demo_server: int) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "resume_client.py"), f"http://127.0.0.1:{demo_server}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.splitlines() == [f"{n} event {n}" for n in range(1, 11)]

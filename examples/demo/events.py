@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from jsonlfn import Registry, body, headers, jsonl_stream, query
+from jsonlfn import Registry, body, headers, jsonl_stream, ping, query, resume
 
 registry = Registry(title="Demo events", version="1.0")
 
@@ -61,3 +62,19 @@ async def place_order(request: Any, query: Search, body: Order) -> AsyncIterator
     """One receipt line per unit ordered, at most ``limit`` of them."""
     for line in range(1, min(body.quantity, query.limit) + 1):
         yield Receipt(line=line, item=body.item)
+
+
+class Event(msgspec.Struct):
+    id: int
+    text: str
+
+
+@registry.get("api/events/")
+@jsonl_stream(model=Event, id="id")
+@resume(int)
+@ping(every=15)
+async def events(request: Any, last_event_id: int | None) -> AsyncIterator[Event]:
+    """Events 1 to 10, one every 20 ms, continuing after ``Last-Event-ID`` on reconnect."""
+    for n in range((last_event_id or 0) + 1, 11):
+        await asyncio.sleep(0.02)
+        yield Event(id=n, text=f"event {n}")

@@ -1,0 +1,78 @@
+"""Ending live streams when the server is asked to stop.
+
+Servers stop gracefully by waiting for open responses to finish, and a JSON Lines stream
+may never finish: uvicorn waits for ever, or, with ``--timeout-graceful-shutdown``,
+cancels its own request tasks (Django's handler does not pass that on to the task that
+streams the response) and re-raises the signal, so the process dies with every stream
+function still open and no ``finally`` run.
+
+So jsonlfn keeps the set of streaming tasks and, when the server's own signal handler
+fires, chains one call that ends them all: each stream stops after its last complete
+line, its function is closed, and the response ends properly, so the server sees the
+connections finish and exits at once. The hook is installed lazily, only in the main
+thread, and only on top of a Python-level handler the server installed itself; a
+process whose SIGTERM still has its default action is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+LIVE: set[asyncio.Task[Any]] = set()
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_state = {"stopping": False}
+
+SignalHandler = Callable[[int, FrameType | None], Any]
+
+
+def stopping() -> bool:
+    """Whether ``stop_streams()`` was called: a cancelled stream then ends cleanly."""
+    return _state["stopping"]
+
+
+def stop_streams() -> int:
+    """End every live stream cleanly (server shutdown); returns how many were told to.
+
+    Called by the signal hook; call it yourself from a server without signal handlers.
+    """
+    _state["stopping"] = True
+    for task in list(LIVE):
+        task.cancel()
+    return len(LIVE)
+
+
+def track(task: asyncio.Task[Any]) -> None:
+    """Count ``task`` as a live stream, hooking the server's stop signals once."""
+    LIVE.add(task)
+    if stopping():
+        task.cancel()  # a stream that primed through the start of a shutdown
+    _hook_signals(task.get_loop())
+
+
+def untrack(task: asyncio.Task[Any]) -> None:
+    LIVE.discard(task)
+
+
+def _hook_signals(loop: asyncio.AbstractEventLoop) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in _SIGNALS:
+        previous = signal.getsignal(signum)
+        if callable(previous) and not getattr(previous, "_jsonlfn_chained", False):
+            signal.signal(signum, _chained(previous, loop))
+
+
+def _chained(previous: SignalHandler, loop: asyncio.AbstractEventLoop) -> SignalHandler:
+    def handler(signum: int, frame: FrameType | None) -> Any:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop_streams)
+        return previous(signum, frame)
+
+    handler._jsonlfn_chained = True  # type: ignore[attr-defined]
+    return handler
