@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest test-newest demo clean
+.PHONY: test lint typecheck pytest test-newest demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test-newest:
 ## make demo: serve examples/ on http://127.0.0.1:8000 with uvicorn
 demo: $(STAMP)
 	$(BIN)/uvicorn demo.asgi:application --app-dir examples --host 127.0.0.1 --port 8000
+
+## make bench: the benchmark table (tests/bench/run.py); by hand, takes a few minutes.
+## Installs the peers (FastAPI, Litestar); uses wrk for scenario B when it is on PATH
+## (`apt-get install wrk`), else its own asyncio load generator.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m tests.bench.run
+	$(BIN)/python -m tests.bench.idle_memory
 
 clean:
 	rm -rf .venv .venv-newest .pytest_cache .mypy_cache .ruff_cache *.egg-info

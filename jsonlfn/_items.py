@@ -26,10 +26,10 @@ def line_writer(model: Any, *, validate: bool) -> Writer:
     dataclass model are trusted as they are (msgspec does not re-check their fields).
     A failing writer may leave partial bytes behind: callers truncate the batch back.
     """
-    convert = _converter(model) if validate else None
+    checked = validate and model is not Any
     if _mentions_struct(msgspec.inspect.type_info(model)):
-        return _msgspec_writer(convert)
-    return _orjson_writer(convert)
+        return _msgspec_writer(model if checked else None)
+    return _orjson_writer(model if checked else None)
 
 
 def unvalidated_writer() -> Writer:
@@ -37,21 +37,10 @@ def unvalidated_writer() -> Writer:
     return _orjson_writer(None)
 
 
-def _converter(model: Any) -> Callable[[Any], Any] | None:
-    if model is Any:
-        return None
-    convert = msgspec.convert
-
-    def check(item: Any) -> Any:
-        return convert(item, model, strict=True)
-
-    return check
-
-
-def _msgspec_writer(convert: Callable[[Any], Any] | None) -> Writer:
+def _msgspec_writer(model: Any) -> Writer:
     encode_into = msgspec.json.Encoder().encode_into
 
-    if convert is None:
+    if model is None:
 
         def write(item: Any, batch: bytearray) -> None:
             encode_into(item, batch, -1)
@@ -59,27 +48,31 @@ def _msgspec_writer(convert: Callable[[Any], Any] | None) -> Writer:
 
         return write
 
+    convert = msgspec.convert
+
     def write_checked(item: Any, batch: bytearray) -> None:
-        encode_into(convert(item), batch, -1)
+        encode_into(convert(item, model, strict=True), batch, -1)
         batch.append(_NEWLINE)
 
     return write_checked
 
 
-def _orjson_writer(convert: Callable[[Any], Any] | None) -> Writer:
+def _orjson_writer(model: Any) -> Writer:
     dumps = orjson.dumps
     option = orjson.OPT_APPEND_NEWLINE
     fallback = msgspec.to_builtins  # Structs and the few types orjson lacks
 
-    if convert is None:
+    if model is None:
 
         def write(item: Any, batch: bytearray) -> None:
             batch += dumps(item, default=fallback, option=option)
 
         return write
 
+    convert = msgspec.convert
+
     def write_checked(item: Any, batch: bytearray) -> None:
-        batch += dumps(convert(item), default=fallback, option=option)
+        batch += dumps(convert(item, model, strict=True), default=fallback, option=option)
 
     return write_checked
 

@@ -1,21 +1,19 @@
 """The hot path: run the stream function, batch its lines, clean up after it.
 
-The function's ``__anext__()`` step is driven by hand with ``send(None)``:
+About 90% of a naive stream's cost is one ASGI message and one socket write per line.
+jsonlfn batches the lines that are ready together, and flushes the batch the moment the
+function is about to wait, so a slow producer's lines are never held back.
 
-* ``StopIteration`` means the item was ready without waiting: it joins the batch.
-* A yielded future means the function is about to wait: the batch is flushed first, so
-  a slow producer's items are never held back, then the future goes to the event loop.
+To see that moment, one small coroutine (``_fill``) iterates the function with a
+native ``async for`` and is itself driven by hand with ``send(None)``. It gives control
+back in two cases only: the function awaits something (a future comes up the chain:
+flush, then hand the future to the event loop), or the batch is full (a private marker:
+flush, then let the event loop turn once, so a function that never awaits cannot starve
+the server). Ready items cost a native iteration, with no exception and no task per item.
+Driving each ``__anext__()`` step by hand instead measured 0.15 µs per item against
+0.05 µs for the native loop.
 
-About 90% of a naive stream's cost is one ASGI message and one socket write per line;
-batching ready lines removes it. A batch that fills up is flushed and followed by one
-turn of the event loop, so a function that never awaits cannot starve the server.
-
-Helpers would add a call or a generator layer per item, so the loop stays one flat
-function. Pings and the send timeout use loop timers, never a task per stream.
-
-A step abandoned half-way (client gone while the function awaits) cannot simply be
-``aclose()``d: Python raises "asynchronous generator is already running" and the
-function's ``finally`` never runs. It is finished first, as a cancelled task would be.
+Pings and the send timeout use loop timers while the function waits, never a task.
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ from typing import Any
 
 import msgspec
 
+from jsonlfn._awaiting import SendTimer, Step, abandon, close, resume, settled, suspend
 from jsonlfn._errors import InvalidItem, validation_detail
 from jsonlfn._items import Writer
 from jsonlfn._shutdown import stopping, track, untrack
@@ -36,7 +35,7 @@ from jsonlfn._spec import OnError
 
 logger = logging.getLogger("jsonlfn")
 
-Step = Coroutine[Any, None, Any]
+_FULL = object()  # what _fill yields to its driver when the batch is full
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,7 +92,7 @@ async def prime(agen: AsyncGenerator[Any, None], plan: Plan, patience: float | N
                 step = None
                 raise
             left = None if deadline is None else deadline - loop.time()
-            if not await _settled(awaited, left):
+            if not await settled(awaited, left):
                 return Primed(agen, b"", step, awaited)
     except BaseException:
         await close(agen, step, awaited)
@@ -121,72 +120,53 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
     primed: Primed, plan: Plan, limits: Limits
 ) -> AsyncGenerator[bytes, None]:
     """Yield the stream's bytes in batches of whole lines, closing the function at the end."""
-    agen = primed.agen
-    advance = agen.__anext__
-    write = plan.write
-    batch_bytes, every = limits.batch_bytes, limits.ping_every
-    send = _SendTimer(plan.name, limits.send_timeout)
-    loop = asyncio.get_running_loop()
     batch = bytearray(primed.head)
-    size = len(batch)  # bytes of complete lines; a failed write is cut back to it
-    step, awaited = primed.step, primed.awaited
+    halt = [False]  # set while abandoning: _fill stops after the current item
+    fill = _fill(primed, plan.write, batch, limits.batch_bytes, halt)
+    advance = fill.send
+    every = limits.ping_every
+    send = SendTimer(plan.name, limits.send_timeout)
+    loop = asyncio.get_running_loop()
     written = loop.time()  # when the last line left, for pings
+    awaited: Any = None
+    waiting = False  # _fill is suspended inside the stream function's await
     task = asyncio.current_task()
     if task is not None:
         track(task)
     try:
         while True:
-            if step is None:
-                step = advance()
-            else:
-                if size:
-                    send.start()
-                    yield bytes(batch)
-                    send.stop()
-                    batch.clear()
-                    size = 0
-                    written = loop.time()
-                if every is None:
-                    await _suspend(awaited)
-                else:
-                    while not await _settled(awaited, written + every - loop.time()):
-                        send.start()
-                        yield plan.ping_line
-                        send.stop()
-                        written = loop.time()
             try:
-                awaited = step.send(None)
-                continue
-            except StopIteration as ready:
-                item = ready.value
-            except StopAsyncIteration:
-                step = None
+                awaited = advance(None)
+            except StopIteration:
+                waiting = False
                 break
-            except BaseException:
-                step = None
-                raise
-            step = None
-            write(item, batch)
-            size = len(batch)
-            if size >= batch_bytes:
+            waiting = awaited is not _FULL
+            if batch:
                 send.start()
                 yield bytes(batch)
                 send.stop()
                 batch.clear()
-                size = 0
                 written = loop.time()
-                await _suspend(None)  # one loop turn per batch: disconnects, other requests
-    except Exception as exc:
-        del batch[size:]
+            if not waiting:
+                await suspend(None)  # one loop turn per full batch: disconnects, others
+            elif every is None:
+                await suspend(awaited)
+            else:
+                while not await settled(awaited, written + every - loop.time()):
+                    send.start()
+                    yield plan.ping_line
+                    send.stop()
+                    written = loop.time()
+    except Exception as exc:  # from the function, validation or encoding: _fill is done
+        waiting = False
         batch += _last_words(plan, exc)
     except asyncio.CancelledError:
         if not stopping() or task is None:
             raise  # the client left: nothing more to send
         task.uncancel()  # the server is stopping: end the response after whole lines
-        del batch[size:]
     finally:
         send.stop()
-        await close(agen, step, awaited)
+        await _stop(fill, primed.agen, awaited if waiting else None, waiting, halt)
         if task is not None:
             untrack(task)
     if batch:
@@ -195,40 +175,50 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
         send.stop()
 
 
-class _SendTimer:
-    """Cancels the streaming task when the client takes no batch for ``timeout`` seconds.
+async def _fill(
+    primed: Primed, write: Writer, batch: bytearray, limit: int, halt: list[bool]
+) -> None:
+    """Write the function's items into ``batch``, pausing with ``_FULL`` when it is full."""
+    if primed.step is not None:  # priming timed out mid-step: finish that step first
+        try:
+            item = await resume(primed.step, primed.awaited)
+        except StopAsyncIteration:
+            return
+        write(item, batch)  # the batch is empty here: nothing to cut back on failure
+    size = len(batch)  # bytes of complete lines; a failed write is cut back to it
+    async for item in primed.agen:
+        try:
+            write(item, batch)
+        except BaseException:
+            del batch[size:]
+            raise
+        if halt[0]:
+            return
+        size = len(batch)
+        if size >= limit:
+            await _pause()
+            size = len(batch)
 
-    Django's handler awaits the server's ``send`` between two batches; a client that
-    stopped reading leaves it waiting for ever, and only cancelling the task frees it.
-    One loop timer per batch; nothing when the timeout is off.
-    """
 
-    __slots__ = ("_handle", "_name", "_timeout")
+@types.coroutine
+def _pause() -> Generator[Any, None, None]:
+    yield _FULL
 
-    def __init__(self, name: str, timeout: float | None) -> None:
-        self._name = name
-        self._timeout = timeout
-        self._handle: asyncio.TimerHandle | None = None
 
-    def start(self) -> None:
-        if self._timeout is not None:
-            task = asyncio.current_task()
-            if task is not None:
-                loop = task.get_loop()
-                self._handle = loop.call_later(self._timeout, self._expire, task)
-
-    def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-
-    def _expire(self, task: asyncio.Task[Any]) -> None:
-        logger.warning(
-            "Stream %s: the client took no data for %ss; ending the stream",
-            self._name,
-            self._timeout,
-        )
-        task.cancel()
+async def _stop(
+    fill: Coroutine[Any, Any, None],
+    agen: AsyncGenerator[Any, None],
+    awaited: Any,
+    waiting: bool,
+    halt: list[bool],
+) -> None:
+    """Stop ``_fill`` wherever it is, then close the stream function."""
+    halt[0] = True
+    if waiting:
+        await abandon(fill, awaited)
+    else:
+        fill.close()  # paused at _FULL, finished, or never started: nothing runs
+    await close(agen, None, None)
 
 
 def _last_words(plan: Plan, exc: Exception) -> bytes:
@@ -246,68 +236,3 @@ def _last_words(plan: Plan, exc: Exception) -> bytes:
         logger.exception("on_error of stream %s failed; ended the stream without it", plan.name)
         return b""
     return bytes(line)
-
-
-async def close(agen: AsyncGenerator[Any, None], step: Step | None, awaited: Any) -> None:
-    """Close the stream function so its ``finally`` blocks run, whatever state it is in."""
-    try:
-        if step is not None:
-            await _abandon(step, awaited)
-        await agen.aclose()
-    except Exception:
-        logger.exception("Stream function raised while being closed")
-
-
-async def _abandon(step: Step, awaited: Any) -> None:
-    """Finish a step stopped mid-way the way a cancelled task would: cancel what it
-    awaits, throw ``CancelledError`` in, and drive its (possibly async) cleanup to the end.
-    """
-    if isinstance(awaited, asyncio.Future):
-        awaited.cancel()
-    error: BaseException | None = asyncio.CancelledError()
-    while True:
-        try:
-            awaited = step.send(None) if error is None else step.throw(error)
-        except (StopIteration, StopAsyncIteration, asyncio.CancelledError):
-            return
-        try:
-            await _suspend(awaited)
-            error = None
-        except BaseException as again:  # cancelled again during its cleanup: pass it on
-            error = again
-
-
-@types.coroutine
-def _suspend(awaited: Any) -> Generator[Any, None, None]:
-    """Hand what the stream function awaits to the event loop, as its own ``await`` would."""
-    yield awaited
-
-
-async def _settled(awaited: Any, within: float | None) -> bool:
-    """Wait until ``awaited`` is done, at most ``within`` seconds: is it done?
-
-    Uses a waiter future and a loop timer rather than ``wait_for`` (which would cancel
-    the function's await) or ``shield`` (a task per wait).
-    """
-    if within is not None and within <= 0:
-        return False
-    if within is None or not isinstance(awaited, asyncio.Future):
-        await _suspend(awaited)
-        return True
-    loop = awaited.get_loop()
-    waiter: asyncio.Future[bool] = loop.create_future()
-
-    def settle(result: bool) -> None:
-        if not waiter.done():
-            waiter.set_result(result)
-
-    def wake(_: object) -> None:
-        settle(True)
-
-    awaited.add_done_callback(wake)
-    timer = loop.call_later(within, settle, False)
-    try:
-        return await waiter
-    finally:
-        timer.cancel()
-        awaited.remove_done_callback(wake)

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
+from jsonlfn._awaiting import close
 from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError
 from jsonlfn._items import line_writer, unvalidated_writer
 from jsonlfn._negotiation import JSONL_TYPES, negotiate
@@ -23,7 +24,7 @@ from jsonlfn._response import JsonlResponse
 from jsonlfn._settings import conf
 from jsonlfn._signature import check_call, path_parameters
 from jsonlfn._spec import PingOptions, describe, get_spec
-from jsonlfn._stream import Limits, Plan, close, prime, pump
+from jsonlfn._stream import Limits, Plan, prime, pump
 
 StreamFunction = Callable[..., AsyncGenerator[Any, None]]
 View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]

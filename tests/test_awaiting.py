@@ -1,0 +1,94 @@
+"""Driving a stream function by hand: carry-over from priming, and finishing an
+abandoned step so the function's ``finally`` runs (Python 3.11 and 3.12+)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from jsonlfn._items import line_writer, unvalidated_writer
+from jsonlfn._stream import Limits, Plan, prime, pump
+
+pytestmark = pytest.mark.anyio
+
+PLAN = Plan("test", line_writer(Any, validate=False), unvalidated_writer(), None, b"")
+
+
+async def test_priming_timeout_carries_the_started_step_over() -> None:
+    started = 0
+
+    async def slow() -> AsyncIterator[int]:
+        nonlocal started
+        started += 1
+        await asyncio.sleep(0.05)
+        yield 1
+        yield 2
+
+    primed = await prime(slow(), PLAN, 0.01)
+    assert primed.head == b""
+    assert primed.step is not None
+    assert [chunk async for chunk in pump(primed, PLAN, Limits(1024))] == [b"1\n2\n"]
+    assert started == 1
+
+
+async def test_closing_the_stream_mid_await_runs_async_finally() -> None:
+    log: list[str] = []
+
+    async def parked() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0)
+            log.append("finally")
+
+    lines = pump(await prime(parked(), PLAN, 1.0), PLAN, Limits(1024))
+    assert await lines.__anext__() == b"1\n"  # flushed because the function now waits
+    await lines.aclose()
+    assert log == ["finally"]
+
+
+async def test_a_function_that_swallows_cancellation_is_still_closed() -> None:
+    log: list[str] = []
+
+    async def stubborn() -> AsyncIterator[int]:
+        try:
+            yield 1
+            while True:
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    log.append("cancelled")
+                    yield 2  # carries on: jsonlfn stops it after this item
+        finally:
+            log.append("finally")
+
+    lines = pump(await prime(stubborn(), PLAN, 1.0), PLAN, Limits(1024))
+    assert await lines.__anext__() == b"1\n"
+    await lines.aclose()
+    assert log == ["cancelled", "finally"]
+
+
+async def test_cancelling_the_task_closes_the_function() -> None:
+    log: list[str] = []
+
+    async def parked() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.sleep(3600)
+        finally:
+            log.append("finally")
+
+    async def consume() -> None:
+        async for _ in pump(await prime(parked(), PLAN, 1.0), PLAN, Limits(1024)):
+            pass
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["finally"]

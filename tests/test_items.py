@@ -1,0 +1,73 @@
+"""Line writers: the encoder each model gets, strict validation, whole lines only."""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+from typing import Any, TypedDict
+
+import msgspec
+import pytest
+
+from jsonlfn._items import line_writer, unvalidated_writer
+
+
+class User(msgspec.Struct):
+    id: int
+    name: str
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Row(TypedDict):
+    id: int
+
+
+def line(model: Any, item: Any, *, validate: bool = True) -> bytes:
+    batch = bytearray()
+    line_writer(model, validate=validate)(item, batch)
+    return bytes(batch)
+
+
+@pytest.mark.parametrize(
+    ("model", "item", "expected"),
+    [
+        (User, {"id": 1, "name": "a", "extra": True}, b'{"id":1,"name":"a"}\n'),
+        (User, User(id=1, name="a"), b'{"id":1,"name":"a"}\n'),
+        (Point, {"x": 1, "y": 2}, b'{"x":1,"y":2}\n'),
+        (Row, {"id": 3}, b'{"id":3}\n'),
+        (int | str, "x", b'"x"\n'),
+        (list[User], [{"id": 1, "name": "a"}], b'[{"id":1,"name":"a"}]\n'),
+        (Any, User(id=1, name="a"), b'{"id":1,"name":"a"}\n'),
+        (Any, "two\nlines", b'"two\\nlines"\n'),
+    ],
+)
+def test_one_compact_line_per_item(model: Any, item: Any, expected: bytes) -> None:
+    assert line(model, item) == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "item"), [(User, {"id": "1", "name": "a"}), (int, "5"), (Row, {"id": 1.5})]
+)
+def test_validation_is_strict(model: Any, item: Any) -> None:
+    with pytest.raises(msgspec.ValidationError):
+        line(model, item)
+
+
+def test_validate_false_writes_items_as_they_are() -> None:
+    assert line(User, {"anything": [1, 2]}, validate=False) == b'{"anything":[1,2]}\n'
+
+
+def test_unvalidated_writer_falls_back_for_types_orjson_lacks() -> None:
+    batch = bytearray()
+    unvalidated_writer()({"d": decimal.Decimal("1.5"), "s": User(id=1, name="a")}, batch)
+    assert batch == b'{"d":"1.5","s":{"id":1,"name":"a"}}\n'
+
+
+def test_unencodable_item_raises_type_error() -> None:
+    with pytest.raises(TypeError):
+        line(Any, object())
