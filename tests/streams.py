@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -210,39 +210,21 @@ async def _first_then_idle(query: Count) -> AsyncIterator[Tick]:
         tracker.finish(query.label)
 
 
-@registry.get("pinged/")
-@jsonl_stream(model=Tick)
-@ping(every=0.2)
-@query(Count)
-async def pinged(request: Any, query: Count) -> AsyncIterator[Tick]:
-    async for tick in _first_then_idle(query):
-        yield tick
+def _first_then_idle_at(route: str, *decorators: Callable[[Any], Any]) -> None:
+    """Register ``_first_then_idle`` on ``route`` with ``decorators`` (ping variants)."""
+
+    async def stream(request: Any, query: Count) -> AsyncIterator[Tick]:
+        async for tick in _first_then_idle(query):
+            yield tick
+
+    for decorate in (registry.get(route), jsonl_stream(model=Tick), query(Count), *decorators):
+        decorate(stream)
 
 
-@registry.get("pinged-custom/")
-@jsonl_stream(model=Tick)
-@ping(every=0.2, item={"keepalive": True})
-@query(Count)
-async def pinged_custom(request: Any, query: Count) -> AsyncIterator[Tick]:
-    async for tick in _first_then_idle(query):
-        yield tick
-
-
-@registry.get("never-pinged/")
-@jsonl_stream(model=Tick)
-@ping(every=None)
-@query(Count)
-async def never_pinged(request: Any, query: Count) -> AsyncIterator[Tick]:
-    async for tick in _first_then_idle(query):
-        yield tick
-
-
-@registry.get("default-pinged/")
-@jsonl_stream(model=Tick)
-@query(Count)
-async def default_pinged(request: Any, query: Count) -> AsyncIterator[Tick]:
-    async for tick in _first_then_idle(query):
-        yield tick
+_first_then_idle_at("pinged/", ping(every=0.2))
+_first_then_idle_at("pinged-custom/", ping(every=0.2, item={"keepalive": True}))
+_first_then_idle_at("never-pinged/", ping(every=None))
+_first_then_idle_at("default-pinged/")
 
 
 @registry.get("resumable/")
