@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from django.urls import URLPattern, path
+import orjson
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, get_resolver, path
 
 from jsonlfn._errors import SpecError
+from jsonlfn._openapi import Info, Operation, build_document
 from jsonlfn._signature import path_parameters, require_keyword
 from jsonlfn._spec import describe, require_stream_function
-from jsonlfn._view import StreamFunction, compile_endpoint, route_view
+from jsonlfn._view import StreamFunction, View, compile_endpoint, route_view
+
+REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()  # for `manage.py jsonlfn_openapi`
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +60,9 @@ class Registry:
         self.description = description
         self.servers = tuple(servers)
         self._routes: list[Route] = []
+        self._mounted: dict[int, str] = {}  # id(URLPattern) -> its route, for openapi()
+        self._document: dict[str, Any] | None = None
+        REGISTRIES.add(self)
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -77,6 +86,7 @@ class Registry:
             require_keyword(fn, parameter, f"route {route!r}")
         name = name or str(getattr(fn, "__name__", "stream"))
         self._routes.append(Route(route, fn, wanted, name, tuple(tags), deprecated))
+        self._document = None
 
     def get(self, route: str, **options: Any) -> Callable[[F], F]:
         """Decorator form of ``add(route, fn, methods=["GET"])`` (HEAD is answered too)."""
@@ -91,8 +101,43 @@ class Registry:
         patterns = []
         for route, group in self._by_route().items():
             endpoints = {m: compile_endpoint(r.fn, route) for r in group for m in r.methods}
-            patterns.append(path(route, route_view(endpoints), name=group[0].name))
+            pattern = path(route, route_view(endpoints), name=group[0].name)
+            self._mounted[id(pattern)] = route
+            patterns.append(pattern)
         return patterns
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.2.0 document of every route, as a dict (built once, then cached).
+
+        Paths are the URLs as mounted in the project's urlconf, prefixes included.
+        """
+        if self._document is None:
+            mounted = _mounted_routes(self._mounted)
+            operations = [
+                Operation(mounted.get(r.route, r.route), method, r.fn, r.tags, r.deprecated)
+                for r in self._routes
+                for method in r.methods
+            ]
+            info = Info(self.title, self.version, self.description, self.servers)
+            self._document = build_document(info, operations)
+        return self._document
+
+    def openapi_view(self) -> View:
+        """A view serving ``openapi()`` as JSON: ``path("openapi.json", r.openapi_view())``."""
+
+        async def openapi(request: HttpRequest) -> HttpResponse:
+            return HttpResponse(orjson.dumps(self.openapi()), content_type="application/json")
+
+        return openapi
+
+    def docs_view(self) -> View:
+        """An interactive page (Swagger UI) for the document; works offline.
+
+        ``path("docs/", registry.docs_view())``. Needs ``pip install jsonlfn[docs]``.
+        """
+        from jsonlfn._docs import docs_view  # noqa: PLC0415 - the optional extra
+
+        return docs_view(self.title, self.openapi)
 
     def _decorator(self, route: str, methods: tuple[str, ...], options: Any) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
@@ -126,3 +171,23 @@ class Registry:
         for route in self._routes:
             grouped.setdefault(route.route, []).append(route)
         return grouped
+
+
+def _mounted_routes(ours: dict[int, str]) -> dict[str, str]:
+    """``{registry route: route as mounted}``, found by walking the root urlconf."""
+    found: dict[str, str] = {}
+
+    def walk(entries: list[URLPattern | URLResolver], prefix: str) -> None:
+        for entry in entries:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + _route_text(entry.pattern))
+            elif id(entry) in ours:
+                found.setdefault(ours[id(entry)], prefix + _route_text(entry.pattern))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def _route_text(pattern: Any) -> str:
+    text = str(pattern)
+    return text.removeprefix("^").removesuffix("$") if text.startswith("^") else text

@@ -6,4 +6,6 @@ from tests.streams import registry
 urlpatterns = [
     path("", include(registry.urls())),
     path("", include(demo_registry.urls())),  # the README's test snippets use the demo
+    path("api/openapi.json", registry.openapi_view()),
+    path("api/docs/", registry.docs_view()),
 ]

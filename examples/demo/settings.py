@@ -4,6 +4,6 @@ SECRET_KEY = "demo-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "demo.urls"
-INSTALLED_APPS: list[str] = []
+INSTALLED_APPS = ["jsonlfn"]  # for `manage.py jsonlfn_openapi`
 MIDDLEWARE: list[str] = []
 USE_TZ = True

@@ -1,0 +1,317 @@
+"""The OpenAPI 3.2 document: a pure function of the registry's routes and their specs.
+
+JSON Lines responses use OpenAPI 3.2's ``itemSchema``. Every schema comes from msgspec,
+in one ``schema_components`` call so that shared models appear once and models that
+share a name get module-qualified names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from jsonlfn._negotiation import JSONL_TYPES
+from jsonlfn._params import header_name
+from jsonlfn._spec import RESUME_HEADER, Spec, get_spec
+
+REF = "#/components/schemas/{name}"
+ERROR_REF = {"$ref": "#/components/schemas/ErrorModel"}
+
+_CONVERTERS: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer", "minimum": 0},
+    "str": {"type": "string", "pattern": "^[^/]+$"},
+    "slug": {"type": "string", "pattern": "^[-a-zA-Z0-9_]+$"},
+    "uuid": {"type": "string", "format": "uuid"},
+    "path": {"type": "string"},
+}
+
+_ERRORS = {
+    "400": "A header, query, cookie or body value failed to parse or validate",
+    "406": "The Accept header allows no JSON Lines media type",
+    "413": "The request body is larger than the server accepts",
+    "415": "The request body is not JSON",
+    "422": "The first item did not match the item schema (nothing was streamed)",
+}
+
+_STREAM_HEADERS = {
+    "Cache-Control": {"required": True, "schema": {"type": "string", "const": "no-cache"}},
+    "X-Accel-Buffering": {"required": True, "schema": {"type": "string", "const": "no"}},
+    "Connection": {
+        "description": "keep-alive on HTTP/1.1",
+        "required": False,
+        "schema": {"type": "string"},
+    },
+}
+
+_ERROR_SCHEMAS = {
+    "ErrorDetail": {
+        "title": "ErrorDetail",
+        "type": "object",
+        "properties": {
+            "msg": {"type": "string"},
+            "type": {"type": "string"},
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "integer"}, {"type": "string"}]}},
+        },
+        "required": ["msg"],
+    },
+    "ErrorModel": {
+        "title": "ErrorModel",
+        "type": "object",
+        "properties": {
+            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ErrorDetail"}}
+        },
+        "required": ["detail"],
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Operation:
+    """One method of one mounted route, as the document describes it."""
+
+    path: str  # the Django route as mounted, e.g. "api/orgs/<int:org>/users/"
+    method: str
+    fn: Callable[..., Any]
+    tags: tuple[str, ...] = ()
+    deprecated: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Info:
+    title: str
+    version: str
+    description: str | None = None
+    servers: tuple[str, ...] = ()
+
+
+def build_document(info: Info, operations: Sequence[Operation]) -> dict[str, Any]:
+    """The OpenAPI 3.2.0 document for ``operations``, as a JSON-ready dict."""
+    schemas = _Schemas([get_spec(op.fn) for op in operations])
+    names = _operation_ids(operations)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        path, parameters = _path(op.path)
+        item = _operation(op, names[op], get_spec(op.fn), schemas)
+        item["parameters"] = parameters + item.get("parameters", [])
+        if not item["parameters"]:
+            del item["parameters"]
+        paths.setdefault(path, {})[op.method.lower()] = item
+    document: dict[str, Any] = {"openapi": "3.2.0", "info": _info(info)}
+    if info.servers:
+        document["servers"] = [{"url": url} for url in info.servers]
+    document["paths"] = paths
+    document["components"] = {"schemas": schemas.components(), "securitySchemes": {}}
+    return document
+
+
+def _info(info: Info) -> dict[str, Any]:
+    found: dict[str, Any] = {"title": info.title, "version": info.version}
+    if info.description:
+        found["description"] = info.description
+    return found
+
+
+def _path(route: str) -> tuple[str, list[dict[str, Any]]]:
+    """``"api/<int:org>/"`` -> ``("/api/{org}/", [the org path parameter])``."""
+    parameters = []
+    for converter, name in re.findall(r"<(?:([^>:]+):)?([^>]+)>", route):
+        schema = _CONVERTERS.get(converter or "str", {"type": "string"})
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return "/" + re.sub(r"<(?:[^>:]+:)?([^>]+)>", r"{\1}", route).lstrip("/"), parameters
+
+
+def _operation(op: Operation, operation_id: str, spec: Spec, schemas: _Schemas) -> dict[str, Any]:
+    found: dict[str, Any] = {"operationId": operation_id}
+    found.update(_docstring(op.fn))
+    if op.tags:
+        found["tags"] = list(op.tags)
+    found["deprecated"] = op.deprecated
+    parameters = [
+        p for kind in ("headers", "query", "cookies") for p in schemas.parameters(spec, kind)
+    ]
+    if spec.resume is not None:
+        resume = {"name": RESUME_HEADER, "in": "header", "required": False}
+        resume["description"] = "Resume the stream after the item with this id"
+        resume["schema"] = schemas.of(spec.resume)
+        parameters.append(resume)
+    if parameters:
+        found["parameters"] = parameters
+    if spec.body is not None:
+        found["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas.of(spec.body)}},
+        }
+    found["responses"] = _responses(spec, schemas)
+    return found
+
+
+def _responses(spec: Spec, schemas: _Schemas) -> dict[str, Any]:
+    media: dict[str, Any] = {"itemSchema": schemas.item(spec)}
+    if spec.stream is not None and spec.stream.id is not None:
+        media["x-item-id"] = spec.stream.id  # the field clients send back as Last-Event-ID
+    ok = {
+        "description": "A JSON Lines stream, one item per line",
+        "content": dict.fromkeys(JSONL_TYPES, media),
+        "headers": _STREAM_HEADERS,
+    }
+    codes = []
+    if spec.keywords():
+        codes.append("400")
+    codes.append("406")
+    if spec.body is not None:
+        codes += ["413", "415"]
+    if spec.stream is not None and spec.stream.model is not Any and spec.stream.validate:
+        codes.append("422")
+    errors = {
+        code: {"description": _ERRORS[code], "content": {"application/json": {"schema": ERROR_REF}}}
+        for code in codes
+    }
+    return {"200": ok, **errors}
+
+
+def _docstring(fn: Callable[..., Any]) -> dict[str, str]:
+    doc = inspect.getdoc(fn)
+    if not doc:
+        return {}
+    summary, _, rest = doc.partition("\n\n")
+    found = {"summary": " ".join(summary.split())}
+    if rest.strip():
+        found["description"] = rest.strip()
+    return found
+
+
+def _operation_ids(operations: Sequence[Operation]) -> dict[Operation, str]:
+    """Function names; a function on several methods gets ``_get``/``_post`` suffixes,
+    and a name taken earlier in registration order gets ``_2``, ``_3``, ..."""
+    methods_per_fn: dict[Callable[..., Any], int] = {}
+    for op in operations:
+        methods_per_fn[op.fn] = methods_per_fn.get(op.fn, 0) + 1
+    taken: set[str] = set()
+    names = {}
+    for op in operations:
+        base = getattr(op.fn, "__name__", "stream")
+        if methods_per_fn[op.fn] > 1:
+            base = f"{base}_{op.method.lower()}"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        names[op] = name
+    return names
+
+
+class _Schemas:
+    """All the schemas of a document, generated by msgspec in one call."""
+
+    def __init__(self, specs: Iterable[Spec]) -> None:
+        types: list[Any] = []
+        for spec in specs:
+            types += _types_of(spec)
+        wanted = list(dict.fromkeys(types))  # once each, first-use order
+        refs, components = msgspec.json.schema_components(wanted, ref_template=REF)
+        self._schema = dict(zip(wanted, refs, strict=True))
+        self._components = {**_ERROR_SCHEMAS, **dict(sorted(components.items()))}
+
+    def of(self, tp: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = self._schema[tp]
+        return schema
+
+    def components(self) -> dict[str, Any]:
+        return self._components
+
+    def item(self, spec: Spec) -> dict[str, Any]:
+        """The item schema: the model, or a union with pings and ``on_error`` items."""
+        if spec.stream is None:
+            return {}
+        variants = [self.of(tp) for tp in (spec.stream.model, *_extra_item_types(spec))]
+        if {} in variants:
+            return {}
+        unique = [v for i, v in enumerate(variants) if v not in variants[:i]]
+        return unique[0] if len(unique) == 1 else {"anyOf": unique}
+
+    def parameters(self, spec: Spec, kind: str) -> list[dict[str, Any]]:
+        """One parameter per field of the headers, query or cookies model."""
+        model = getattr(spec, kind)
+        if model is None:
+            return []
+        where = {"headers": "header", "query": "query", "cookies": "cookie"}[kind]
+        found = []
+        for field, hint in _fields(model):
+            name = header_name(field) if kind == "headers" else field.encode_name
+            schema = dict(self.of(hint))
+            default = _default(field)
+            if default is not _NO_DEFAULT:
+                schema["default"] = default
+            entry = {"name": name, "in": where, "required": field.required, "schema": schema}
+            if kind == "query" and _is_array(hint):
+                entry.update(style="form", explode=True)
+            found.append(entry)
+        return found
+
+
+_NO_DEFAULT = object()
+
+
+def _fields(model: Any) -> list[tuple[msgspec.inspect.Field, Any]]:
+    hints = typing.get_type_hints(model, include_extras=True)
+    fields: tuple[msgspec.inspect.Field, ...] = msgspec.inspect.type_info(model).fields  # type: ignore[attr-defined]
+    return [(field, hints[field.name]) for field in fields]
+
+
+def _default(field: msgspec.inspect.Field) -> Any:
+    if field.default is not msgspec.NODEFAULT:
+        return msgspec.to_builtins(field.default)
+    if field.default_factory is not msgspec.NODEFAULT:
+        return msgspec.to_builtins(field.default_factory())
+    return _NO_DEFAULT
+
+
+def _is_array(hint: Any) -> bool:
+    origin = typing.get_origin(hint) or hint
+    return origin in (list, tuple, set, frozenset)
+
+
+def _types_of(spec: Spec) -> list[Any]:
+    found: list[Any] = []
+    if spec.stream is not None:
+        found += [spec.stream.model, *_extra_item_types(spec)]
+    for model in (spec.headers, spec.query, spec.cookies):
+        if model is not None:
+            found += [hint for _, hint in _fields(model)]
+    if spec.body is not None:
+        found.append(spec.body)
+    if spec.resume is not None:
+        found.append(spec.resume)
+    return found
+
+
+def _extra_item_types(spec: Spec) -> list[Any]:
+    """Item types besides the model: the ping item's and the on_error return type."""
+    extra: list[Any] = []
+    if spec.ping is not None and spec.ping.every is not None:
+        extra.append(_type_of_value(spec.ping.item))
+    if spec.stream is not None and spec.stream.on_error is not None:
+        extra.append(_returned(spec.stream.on_error))
+    return extra
+
+
+def _type_of_value(value: Any) -> Any:
+    if isinstance(value, msgspec.Struct):
+        return type(value)
+    return Any  # a plain value: documented as any JSON
+
+
+def _returned(fn: Callable[..., Any]) -> Any:
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: document as any JSON
+        return Any
+    returned = hints.get("return", Any)
+    return Any if returned is type(None) else returned
