@@ -1,6 +1,16 @@
 """jsonlfn: serve JSON Lines streams from plain async generator functions in Django."""
 
-from jsonlfn._decorators import body, cookies, headers, jsonl_stream, ping, query, resume
+from jsonlfn._auth import APIKeyAuth, AuthBackend, Identity, SessionAuth, constant_time_lookup
+from jsonlfn._decorators import (
+    body,
+    cookies,
+    headers,
+    jsonl_stream,
+    ping,
+    query,
+    requires,
+    resume,
+)
 from jsonlfn._errors import (
     BadRequest,
     Forbidden,
@@ -13,6 +23,7 @@ from jsonlfn._errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from jsonlfn._jwt import JWTAuth
 from jsonlfn._negotiation import JSONL_TYPES
 from jsonlfn._registry import Registry, Route
 from jsonlfn._response import JsonlResponse
@@ -23,10 +34,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "JSONL_TYPES",
+    "APIKeyAuth",
+    "AuthBackend",
     "BadRequest",
     "Forbidden",
     "HttpError",
+    "Identity",
     "InvalidItem",
+    "JWTAuth",
     "JsonlResponse",
     "MethodNotAllowed",
     "NotAcceptable",
@@ -35,18 +50,21 @@ __all__ = [
     "PingOptions",
     "Registry",
     "Route",
+    "SessionAuth",
     "Spec",
     "SpecError",
     "StreamOptions",
     "Unauthorized",
     "UnsupportedMediaType",
     "body",
+    "constant_time_lookup",
     "cookies",
     "get_spec",
     "headers",
     "jsonl_stream",
     "ping",
     "query",
+    "requires",
     "resume",
     "stop_streams",
 ]

@@ -7,11 +7,12 @@ they commute: any order gives the same endpoint.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
 import msgspec
 
+from jsonlfn._auth import AuthBackend, check_backends
 from jsonlfn._errors import SpecError
 from jsonlfn._items import unvalidated_writer
 from jsonlfn._signature import require_keyword
@@ -140,6 +141,24 @@ def resume(id_type: Any = str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         record(fn, "resume", "resume", id_type)
         require_keyword(fn, RESUME_KEYWORD, "@resume")
+        return fn
+
+    return decorate
+
+
+def requires(*backends: AuthBackend, scopes: Iterable[str] = ()) -> Callable[[F], F]:
+    """Authenticate with the first of ``backends`` that accepts the request.
+
+    >>> @requires(JWTAuth(), scopes=["events:read"])
+
+    401 (with ``WWW-Authenticate``) when none does, 403 when ``scopes`` are missing,
+    both before the function starts. The identity is ``request.auth``, and is passed as
+    the ``auth`` keyword to a function that declares it.
+    """
+    options = check_backends(backends, scopes)
+
+    def decorate(fn: F) -> F:
+        record(fn, "requires", "auth", options)
         return fn
 
     return decorate

@@ -33,6 +33,8 @@ _CONVERTERS: dict[str, dict[str, Any]] = {
 
 _ERRORS = {
     "400": "A header, query, cookie or body value failed to parse or validate",
+    "401": "Credentials are missing or invalid",
+    "403": "Authenticated, but without the required scopes",
     "406": "The Accept header allows no JSON Lines media type",
     "413": "The request body is larger than the server accepts",
     "415": "The request body is not JSON",
@@ -106,8 +108,20 @@ def build_document(info: Info, operations: Sequence[Operation]) -> dict[str, Any
     if info.servers:
         document["servers"] = [{"url": url} for url in info.servers]
     document["paths"] = paths
-    document["components"] = {"schemas": schemas.components(), "securitySchemes": {}}
+    document["components"] = {
+        "schemas": schemas.components(),
+        "securitySchemes": _schemes(operations),
+    }
     return document
+
+
+def _schemes(operations: Sequence[Operation]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for op in operations:
+        auth = get_spec(op.fn).auth
+        for backend in auth.backends if auth is not None else ():
+            found.setdefault(backend.name, backend.security_scheme())
+    return dict(sorted(found.items()))
 
 
 def _info(info: Info) -> dict[str, Any]:
@@ -148,6 +162,9 @@ def _operation(op: Operation, operation_id: str, spec: Spec, schemas: _Schemas) 
             "content": {"application/json": {"schema": schemas.of(spec.body)}},
         }
     found["responses"] = _responses(spec, schemas)
+    if spec.auth is not None:  # any one of the backends, each with the scopes
+        scopes = sorted(spec.auth.scopes)
+        found["security"] = [{backend.name: scopes} for backend in spec.auth.backends]
     return found
 
 
@@ -163,6 +180,8 @@ def _responses(spec: Spec, schemas: _Schemas) -> dict[str, Any]:
     codes = []
     if spec.keywords():
         codes.append("400")
+    if spec.auth is not None:
+        codes += ["401", "403"]
     codes.append("406")
     if spec.body is not None:
         codes += ["413", "415"]

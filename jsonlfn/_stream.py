@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 import types
 from collections.abc import AsyncGenerator, Coroutine, Generator
 from typing import Any
@@ -56,6 +57,7 @@ class Limits:
     batch_bytes: int
     ping_every: float | None = None
     send_timeout: float | None = None
+    ends_at: float | None = None  # Unix time the stream must end (an expiring token)
 
 
 @dataclasses.dataclass(slots=True)
@@ -131,6 +133,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
     awaited: Any = None
     waiting = False  # _fill is suspended inside the stream function's await
     task = asyncio.current_task()
+    expiry = _Expiry(task, limits.ends_at)
     if task is not None:
         track(task)
     try:
@@ -161,10 +164,11 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
         waiting = False
         batch += _last_words(plan, exc)
     except asyncio.CancelledError:
-        if not stopping() or task is None:
+        if not (stopping() or expiry.expired) or task is None:
             raise  # the client left: nothing more to send
-        task.uncancel()  # the server is stopping: end the response after whole lines
+        task.uncancel()  # server stopping or token expired: end after whole lines
     finally:
+        expiry.cancel()
         send.stop()
         await _stop(fill, primed.agen, awaited if waiting else None, waiting, halt)
         if task is not None:
@@ -198,6 +202,27 @@ async def _fill(
         if size >= limit:
             await _pause()
             size = len(batch)
+
+
+class _Expiry:
+    """Ends the stream (cleanly, like a shutdown) when its credentials expire."""
+
+    __slots__ = ("_handle", "expired")
+
+    def __init__(self, task: asyncio.Task[Any] | None, ends_at: float | None) -> None:
+        self.expired = False
+        self._handle: asyncio.TimerHandle | None = None
+        if task is not None and ends_at is not None:
+            delay = max(0.0, ends_at - time.time())
+            self._handle = task.get_loop().call_later(delay, self._expire, task)
+
+    def _expire(self, task: asyncio.Task[Any]) -> None:
+        self.expired = True
+        task.cancel()
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
 
 
 @types.coroutine

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
+from jsonlfn._auth import AuthOptions, Identity, authenticate
 from jsonlfn._awaiting import close
 from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError
 from jsonlfn._items import line_writer, unvalidated_writer
@@ -22,7 +23,7 @@ from jsonlfn._negotiation import JSONL_TYPES, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
 from jsonlfn._response import JsonlResponse
 from jsonlfn._settings import conf
-from jsonlfn._signature import check_call, path_parameters
+from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import PingOptions, describe, get_spec
 from jsonlfn._stream import Limits, Plan, prime, pump
 
@@ -40,6 +41,8 @@ class Endpoint:
     prime_timeout: float | None
     ping_every: float | None
     ping_from_settings: bool  # no @ping: the PING_INTERVAL setting decides
+    auth: AuthOptions | None
+    pass_auth: bool  # the function declares an `auth` parameter
 
     def limits(self) -> tuple[float, Limits]:
         """Priming patience and stream-loop limits under the current settings."""
@@ -61,7 +64,8 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
             f"{describe(fn)} is registered on {route!r} but has no @jsonl_stream(...); "
             "add @jsonl_stream(model=YourItem) (or model=Any for untyped items)."
         )
-    check_call(fn, [*path_parameters(route), *spec.keywords()], route)
+    supplied = [*path_parameters(route), *spec.keywords(), *(["auth"] if spec.auth else [])]
+    check_call(fn, supplied, route)
     options = spec.stream
     pings = spec.ping or PingOptions(every=None)
     ping_line = bytearray()
@@ -74,7 +78,17 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
         ping_line=bytes(ping_line),
     )
     parsers = build_parsers(spec)
-    return Endpoint(fn, parsers, plan, options.prime_timeout, pings.every, spec.ping is None)
+    pass_auth = spec.auth is not None and accepts(fn, "auth")
+    return Endpoint(
+        fn,
+        parsers,
+        plan,
+        options.prime_timeout,
+        pings.every,
+        spec.ping is None,
+        spec.auth,
+        pass_auth,
+    )
 
 
 def route_view(endpoints: Mapping[str, Endpoint]) -> View:
@@ -103,8 +117,13 @@ async def respond(
         media_type = negotiate(request.headers.get("Accept"))
         if media_type is None:
             raise NotAcceptable(JSONL_TYPES)
+        identity = await _authenticate(endpoint, request)
         kwargs = parse_components(endpoint.parsers, request)
+        if endpoint.pass_auth:
+            kwargs["auth"] = identity
         patience, limits = endpoint.limits()
+        if identity is not None and identity.expires_at is not None:
+            limits = dataclasses.replace(limits, ends_at=identity.expires_at)
         agen = endpoint.fn(request, **path, **kwargs)
         primed = await prime(agen, endpoint.plan, patience if asgi else None)
     except HttpError as exc:
@@ -117,6 +136,14 @@ async def respond(
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
         return JsonlResponse([batch async for batch in lines], media_type=media_type, http11=False)
     return JsonlResponse(lines, media_type=media_type, http11=http11)
+
+
+async def _authenticate(endpoint: Endpoint, request: HttpRequest) -> Identity | None:
+    if endpoint.auth is None:
+        return None
+    identity = await authenticate(endpoint.auth, request)
+    request.auth = identity  # type: ignore[attr-defined]
+    return identity
 
 
 def _require_asgi(request: HttpRequest) -> bool:

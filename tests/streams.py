@@ -10,7 +10,10 @@ from typing import Any
 import msgspec
 
 from jsonlfn import (
+    APIKeyAuth,
     HttpError,
+    Identity,
+    JWTAuth,
     Registry,
     body,
     cookies,
@@ -18,8 +21,10 @@ from jsonlfn import (
     jsonl_stream,
     ping,
     query,
+    requires,
     resume,
 )
+from tests.keys import IDP, JWKS_URL
 from tests.tracker import tracker
 
 registry = Registry(title="Test streams", version="0")
@@ -256,3 +261,41 @@ async def firehose(request: Any, query: Count) -> AsyncIterator[Tick]:
 async def tasks(request: Any) -> AsyncIterator[int]:
     """How many asyncio tasks the server's loop holds (this request's own included)."""
     yield len(asyncio.all_tasks())
+
+
+def _secured(route: str, *backends: Any, scopes: tuple[str, ...] = ()) -> None:
+    """Register a stream that yields who the caller is, behind ``backends``."""
+
+    async def whoami(request: Any, auth: Identity) -> AsyncIterator[dict[str, Any]]:
+        yield {"backend": auth.backend, "sub": auth.subject, "same": request.auth is auth}
+
+    for decorate in (registry.get(route), jsonl_stream(), requires(*backends, scopes=scopes)):
+        decorate(whoami)
+
+
+_secured("secure/", JWTAuth())
+_secured(
+    "secure-rs/",
+    JWTAuth(
+        key=IDP.public_pem, algorithms=["RS256"], audience="events", issuer="https://idp.example"
+    ),
+    scopes=("events:read",),
+)
+_secured(
+    "secure-jwks/",
+    JWTAuth(jwks_url=JWKS_URL, algorithms=["RS256"], jwks_min_refresh=0.2, jwks_ttl=60),
+)
+_secured("secure-either/", APIKeyAuth(keys={"k3y-alice": "alice"}), JWTAuth())
+
+
+@registry.get("secure-expiring/")
+@jsonl_stream()
+@requires(
+    JWTAuth(
+        secret="expiring-secret-of-at-least-32-bytes", algorithms=["HS256"], close_on_expiry=True
+    )
+)
+async def secure_expiring(request: Any) -> AsyncIterator[str]:
+    """Idle after one line; ends when the token expires."""
+    yield "hello"
+    await asyncio.Event().wait()

@@ -23,7 +23,13 @@ FLAGS = [
     "--disable-sync",
     "--virtual-time-budget=15000",
 ]
-DEMO_PATHS = ["/api/user/events/", "/api/user/events/resume/", "/api/orders/", "/api/events/"]
+DEMO_PATHS = [
+    "/api/user/events/",
+    "/api/user/events/secure/",
+    "/api/user/events/resume/",
+    "/api/orders/",
+    "/api/events/",
+]
 
 
 def browse(*args: str) -> str:

@@ -39,6 +39,7 @@ def test_the_examples_document_is_valid() -> None:
     document = valid(demo_registry.openapi())
     assert list(document["paths"]) == [
         "/api/user/events/",
+        "/api/user/events/secure/",
         "/api/user/events/resume/",
         "/api/orders/",
         "/api/events/",

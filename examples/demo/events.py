@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from jsonlfn import Registry, body, headers, jsonl_stream, ping, query, resume
+from jsonlfn import JWTAuth, Registry, body, headers, jsonl_stream, ping, query, requires, resume
 
 registry = Registry(title="Demo events", version="1.0")
 
@@ -23,6 +23,14 @@ async def user_events(request: Any) -> AsyncIterator[User]:
     """Two users, one JSON line each."""
     yield User(email="first@example.com")
     yield User(email="second@example.com")
+
+
+@registry.get("api/user/events/secure/")
+@jsonl_stream(model=User)
+@requires(JWTAuth())  # HS256 with SECRET_KEY unless settings.JSONLFN["JWT"] says otherwise
+async def secure_user_events(request: Any) -> AsyncIterator[User]:
+    """The same stream, for callers with a valid bearer token."""
+    yield User(email=f"{request.auth.subject}@example.com")
 
 
 class Resume(msgspec.Struct):

@@ -1,6 +1,6 @@
 """Settings of the demo project: the smallest Django set-up that serves jsonlfn streams."""
 
-SECRET_KEY = "demo-only-not-secret"
+SECRET_KEY = "demo-only-not-secret-but-32-bytes-or-more"  # JWTAuth() signs with it
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "demo.urls"

@@ -1,0 +1,200 @@
+"""``JWTAuth``: bearer JSON Web Tokens checked by PyJWT, keys static or from a JWKS URL.
+
+Hard to misconfigure on purpose: the algorithm allowlist is explicit and never read
+from the token, ``none`` is refused, every problem in the set-up is an
+``ImproperlyConfigured`` when the backend is created (import time), and a failure to
+fetch keys refuses the request (401) instead of failing open or with a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+
+from jsonlfn._auth import Identity
+from jsonlfn._errors import Unauthorized
+
+logger = logging.getLogger("jsonlfn")
+
+_MAX_TOKEN = 8192  # bytes; a longer "token" is refused before any parsing
+_NEEDS_CRYPTO = ("RS", "PS", "ES", "Ed")
+
+
+class JWTAuth:
+    """Bearer JWTs: ``@requires(JWTAuth(key=PUBLIC_KEY, algorithms=["RS256"]))``.
+
+    One of ``key`` (public key or JWK), ``secret`` (HMAC) or ``jwks_url``; an explicit
+    ``algorithms`` allowlist. ``JWTAuth()`` reads ``settings.JSONLFN["JWT"]`` (the same
+    keywords), and without it uses HS256 with ``SECRET_KEY``. ``required_claims``
+    default to ``["exp"]``. Scopes come from ``scope`` (space-separated) or ``scp`` /
+    ``scopes`` (lists). ``close_on_expiry=True`` ends a stream when its token expires.
+    """
+
+    name = "jwt"
+
+    def __init__(self, **options: Any) -> None:
+        given = options or dict(getattr(settings, "JSONLFN", None) or {}).get("JWT", {})
+        if not given:
+            given = {"secret": settings.SECRET_KEY, "algorithms": ["HS256"]}
+        self._configure(**given)
+
+    def _configure(
+        self,
+        *,
+        key: Any = None,
+        secret: str | bytes | None = None,
+        jwks_url: str | None = None,
+        algorithms: Iterable[str] | None = None,
+        audience: str | Iterable[str] | None = None,
+        issuer: str | None = None,
+        leeway: float = 0,
+        required_claims: Iterable[str] = ("exp",),
+        scope_claim: str | None = None,
+        header: str = "Authorization",
+        scheme: str = "Bearer",
+        close_on_expiry: bool = False,
+        jwks_ttl: float = 300,
+        jwks_min_refresh: float = 30,
+    ) -> None:
+        if [key, secret, jwks_url].count(None) != 2:
+            raise ImproperlyConfigured("JWTAuth needs exactly one of key=, secret= or jwks_url=.")
+        self.algorithms = _allowlist(algorithms)
+        if (
+            secret is not None
+            and len(secret) < 32
+            and any(a.startswith("HS") for a in self.algorithms)
+        ):
+            raise ImproperlyConfigured(
+                "JWTAuth's HMAC secret must be at least 32 bytes (RFC 7518, section 3.2)."
+            )
+        self._key: Any = key if key is not None else secret
+        self._jwks = _JWKS(jwks_url, jwks_ttl, jwks_min_refresh) if jwks_url else None
+        self._audience = (
+            audience if audience is None or isinstance(audience, str) else list(audience)
+        )
+        self._issuer = issuer
+        self._leeway = leeway
+        self._options = {"require": list(required_claims)}
+        self._scope_claim = scope_claim
+        self.header, self.scheme = header, scheme
+        self.challenge = f'{scheme} realm="api"'
+        self.close_on_expiry = close_on_expiry
+
+    async def authenticate(self, request: HttpRequest) -> Identity | None:
+        token = self._token(request)
+        if token is None:
+            return None
+        key = self._key if self._jwks is None else await self._jwks.key_for(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                options=self._options,  # type: ignore[arg-type]
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"Invalid token: {exc}", challenge=self.challenge) from exc
+        return Identity(
+            self.name,
+            subject=str(claims["sub"]) if "sub" in claims else None,
+            scopes=_scopes(claims, self._scope_claim),
+            claims=claims,
+            expires_at=float(claims["exp"]) if self.close_on_expiry and "exp" in claims else None,
+        )
+
+    def _token(self, request: HttpRequest) -> str | None:
+        value = request.headers.get(self.header)
+        if value is None:
+            return None
+        scheme, _, token = value.strip().partition(" ")
+        if scheme.lower() != self.scheme.lower():  # auth schemes are case-insensitive
+            return None
+        token = token.strip()
+        if not token or len(token) > _MAX_TOKEN:
+            raise Unauthorized("Invalid token: missing or too large", challenge=self.challenge)
+        return token
+
+    def security_scheme(self) -> dict[str, Any]:
+        return {"type": "http", "scheme": self.scheme, "bearerFormat": "JWT"}
+
+
+def _allowlist(algorithms: Iterable[str] | None) -> list[str]:
+    if algorithms is None or isinstance(algorithms, str):
+        raise ImproperlyConfigured(
+            'JWTAuth needs an explicit list of algorithms, e.g. algorithms=["RS256"]; '
+            "it is never read from the token."
+        )
+    found = list(algorithms)
+    known = jwt.api_jws.PyJWS().get_algorithms()
+    for name in found:
+        if name.lower() == "none" or name not in known:
+            raise ImproperlyConfigured(f"JWTAuth cannot use the algorithm {name!r}.")
+        if name.startswith(_NEEDS_CRYPTO) and not jwt.algorithms.has_crypto:
+            raise ImproperlyConfigured(
+                f"{name} needs the cryptography package: pip install 'pyjwt[crypto]'."
+            )
+    if not found:
+        raise ImproperlyConfigured("JWTAuth's algorithms list is empty.")
+    return found
+
+
+def _scopes(claims: dict[str, Any], claim: str | None) -> frozenset[str]:
+    for name in [claim] if claim else ["scope", "scp", "scopes"]:
+        value = claims.get(name)
+        if isinstance(value, str):
+            return frozenset(value.split())
+        if isinstance(value, list):
+            return frozenset(str(v) for v in value)
+    return frozenset()
+
+
+class _JWKS:
+    """Keys from a JWKS URL: cached for ``ttl`` seconds, refetched once for an unknown
+    ``kid`` but at most every ``min_refresh`` seconds, so bogus kids can't hammer the IdP."""
+
+    def __init__(self, url: str, ttl: float, min_refresh: float) -> None:
+        self.url, self.ttl, self.min_refresh = url, ttl, min_refresh
+        self._keys: dict[str, Any] = {}
+        self._fetched = -float("inf")
+        self._attempted = -float("inf")
+
+    async def key_for(self, token: str) -> Any:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"Invalid token: {exc}") from exc
+        now = time.monotonic()
+        stale = now - self._fetched > self.ttl
+        unknown = kid not in self._keys and now - self._attempted >= self.min_refresh
+        if stale or unknown:
+            await self._fetch()
+        if kid not in self._keys:
+            raise Unauthorized("Invalid token: unknown signing key")
+        return self._keys[kid]
+
+    async def _fetch(self) -> None:
+        import httpx  # noqa: PLC0415 - only JWKS users need it
+
+        self._attempted = time.monotonic()  # before awaiting: concurrent misses wait it out
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                response = await client.get(self.url)
+                response.raise_for_status()
+            keys = jwt.PyJWKSet.from_dict(response.json()).keys
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+            logger.error(
+                "JWKS fetch from %s failed: %r; refusing tokens it would sign", self.url, exc
+            )
+            return
+        self._keys = {key.key_id: key.key for key in keys if key.key_id}
+        self._fetched = time.monotonic()
