@@ -100,3 +100,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("the demo server did not start")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from django.conf import settings
+
+    Path(settings.DATABASES["default"]["NAME"]).unlink(missing_ok=True)

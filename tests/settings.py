@@ -1,12 +1,26 @@
 """Django settings for the test suite's own project (tests/urls.py)."""
 
+import os
+import tempfile
+
 SECRET_KEY = "tests-only-not-secret-but-long-enough-for-hs256"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 ROOT_URLCONF = "tests.urls"
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "jsonlfn"]
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "jsonlfn",
+]
 MIDDLEWARE: list[str] = []
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# A file, not :memory:, so that Django's sync threads see the same tables.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(tempfile.gettempdir(), f"jsonlfn-tests-{os.getpid()}.sqlite3"),
+    }
+}
 USE_TZ = True
 JSONLFN = {"PRIME_TIMEOUT": 0.5}
 LOGGING_CONFIG = None

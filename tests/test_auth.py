@@ -275,3 +275,70 @@ def test_openapi_security(live_server: LiveServer) -> None:
     either = document["paths"]["/secure-either/"]["get"]["security"]
     assert either == [{"apiKey": []}, {"jwt": []}]
     assert "security" not in document["paths"]["/count/"]["get"]
+
+
+# --- sessions and callbacks -------------------------------------------------------------
+
+SESSION = override_settings(
+    ROOT_URLCONF="tests.urls_session",
+    MIDDLEWARE=[
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def user() -> Any:
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    found, _ = User.objects.get_or_create(username="erin")
+    return found
+
+
+@pytest.mark.anyio
+@SESSION
+async def test_session_auth_streams_for_the_logged_in_user(user: Any) -> None:
+    client = AsyncClient()
+    assert (await client.get("/mine/")).status_code == 401
+    await client.aforce_login(user)
+    response = await client.get("/mine/")
+    assert b"".join([c async for c in response.streaming_content]) == f'"user {user.pk}"\n'.encode()
+
+
+@pytest.mark.anyio
+@SESSION
+async def test_session_auth_checks_csrf_on_post(user: Any) -> None:
+    client = AsyncClient(enforce_csrf_checks=True)
+    await client.aforce_login(user)
+    refused = await client.post("/mine/")
+    assert refused.status_code == 403
+    assert orjson.loads(refused.content)["detail"][0]["type"] == "security"
+    await client.get("/mine/")  # a GET sets no token by itself: fetch one the Django way
+    from django.middleware.csrf import _get_new_csrf_string
+
+    token = _get_new_csrf_string()
+    client.cookies["csrftoken"] = token
+    accepted = await client.post("/mine/", headers={"X-CSRFToken": token})
+    assert accepted.status_code == 200
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("asynchronous", [False, True])
+async def test_api_key_check_may_be_sync_or_async(asynchronous: bool) -> None:
+    def sync_check(key: str) -> str | None:
+        return "zoe" if key == "good" else None
+
+    async def async_check(key: str) -> str | None:
+        return sync_check(key)
+
+    backend = APIKeyAuth(check=async_check if asynchronous else sync_check)
+    from django.test import RequestFactory
+
+    good = await backend.authenticate(RequestFactory().get("/", headers={"X-API-Key": "good"}))
+    assert good is not None
+    assert good.subject == "zoe"
+    with pytest.raises(Exception, match="Invalid API key"):
+        await backend.authenticate(RequestFactory().get("/", headers={"X-API-Key": "bad"}))
