@@ -53,7 +53,14 @@ class Endpoint:
             patience = settings.PRIME_TIMEOUT
         if ping_every is not None:
             patience = min(patience, ping_every)  # headers before the first ping is due
-        return patience, Limits(settings.BATCH_BYTES, ping_every, settings.SEND_TIMEOUT)
+        scale = settings.TIME_SCALE
+        if scale != 1.0:
+            patience *= scale
+            ping_every = None if ping_every is None else ping_every * scale
+        send_timeout = settings.SEND_TIMEOUT
+        if send_timeout is not None:
+            send_timeout *= scale
+        return patience, Limits(settings.BATCH_BYTES, ping_every, send_timeout)
 
 
 def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:

@@ -1,19 +1,29 @@
-"""Helpers for testing jsonlfn endpoints.
+"""Helpers for testing jsonlfn endpoints (the pytest plugin's fixtures use them).
 
->>> from jsonlfn.testing import jwt_token
->>> headers = {"Authorization": f"Bearer {jwt_token(sub='alice', scopes=['events:read'])}"}
+>>> async with StreamClient().stream("/api/events/", model=Event) as response:
+...     assert response.status == 200
+...     first = await anext(response)  # reads lazily: endless streams are fine
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
+import msgspec
+import orjson
 from django.conf import settings
 
-__all__ = ["jwt_token"]
+from jsonlfn.client import PING_LINE, ErrorModel, MalformedLine
+
+__all__ = ["LiveServer", "StreamClient", "StreamResponse", "jwt_token"]
 
 
 def jwt_token(
@@ -36,3 +46,189 @@ def jwt_token(
         payload["exp"] = int(time.time() + expires_in)
     signing_key = settings.SECRET_KEY if key is None else key
     return jwt.encode(payload, signing_key, algorithm=algorithm, headers=dict(headers or {}))
+
+
+class StreamResponse:
+    """A response being read: ``status``, ``headers``, ``error`` (for 4xx/5xx with the
+    JSON error body), and an async iterator of decoded items (pings skipped)."""
+
+    def __init__(
+        self, status: int, headers: dict[str, str], messages: asyncio.Queue[Any], decode: Any
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.error: ErrorModel | None = None
+        self._messages = messages
+        self._decode = decode
+        self._lines: list[bytes] = []
+        self._pending = b""
+        self._number = 0
+        self._ended = False
+
+    def __aiter__(self) -> StreamResponse:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            while self._lines:
+                line = self._lines.pop(0)
+                self._number += 1
+                if line and line != PING_LINE:
+                    try:
+                        return self._decode(line)
+                    except msgspec.MsgspecError as exc:
+                        raise MalformedLine(self._number, line, str(exc)) from exc
+            if self._ended:
+                raise StopAsyncIteration
+            await self._read()
+
+    async def body(self) -> bytes:
+        """The rest of the body, raw (for error responses and finite streams)."""
+        data = self._pending + b"".join(line + b"\n" for line in self._lines)
+        self._lines, self._pending = [], b""
+        while not self._ended:
+            message = await self._messages.get()
+            data += message.get("body", b"")
+            self._ended = not message.get("more_body", False)
+        return data
+
+    async def _read(self) -> None:
+        message = await self._messages.get()
+        self._pending += message.get("body", b"")
+        *complete, self._pending = self._pending.split(b"\n")
+        self._lines += complete
+        if not message.get("more_body", False):
+            self._ended = True
+            if self._pending:
+                self._lines.append(self._pending)
+                self._pending = b""
+
+
+class StreamClient:
+    """Drives the project's ASGI application in-process (no sockets), reading lazily.
+
+    httpx's ASGI transport reads whole bodies, which never ends on an endless stream;
+    this client hands each body message over as it comes, and leaving ``stream()``
+    disconnects, so the stream function is closed before the block exits.
+    """
+
+    def __init__(self, app: Any = None) -> None:
+        if app is None:
+            from django.core.asgi import get_asgi_application  # noqa: PLC0415
+
+            app = get_asgi_application()
+        self.app = app
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        path: str,
+        *,
+        method: str = "GET",
+        model: Any = Any,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> AsyncIterator[StreamResponse]:
+        body = b"" if json is None else orjson.dumps(json)
+        sent = {"accept": "application/jsonl", **{k.lower(): v for k, v in (headers or {}).items()}}
+        if json is not None:
+            sent.setdefault("content-type", "application/json")
+            sent["content-length"] = str(len(body))
+        scope = _scope(method, path, query, sent)
+        messages: asyncio.Queue[Any] = asyncio.Queue()
+        gone = asyncio.Event()
+        task = asyncio.create_task(self.app(scope, _receiver(body, gone), messages.put))
+        try:
+            start = await messages.get()
+            response = StreamResponse(
+                start["status"],
+                {k.decode().lower(): v.decode() for k, v in start["headers"]},
+                messages,
+                msgspec.json.Decoder(model).decode,
+            )
+            if response.status >= 400:
+                response.error = _error(await response.body())
+            yield response
+        finally:
+            gone.set()  # the client leaves: the app sees http.disconnect
+            await asyncio.wait_for(task, timeout=10)
+
+
+def _scope(
+    method: str, path: str, query: Mapping[str, str] | None, headers: dict[str, str]
+) -> dict[str, Any]:
+    route, _, query_string = path.partition("?")
+    if query:
+        query_string = "&".join(filter(None, [query_string, urlencode(query)]))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method.upper(),
+        "scheme": "http",
+        "path": route,
+        "raw_path": route.encode(),
+        "query_string": query_string.encode(),
+        "root_path": "",
+        "headers": [(k.encode(), v.encode()) for k, v in {"host": "testserver", **headers}.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+
+
+def _receiver(body: bytes, gone: asyncio.Event) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _error(body: bytes) -> ErrorModel | None:
+    try:
+        return msgspec.json.decode(body, type=ErrorModel)
+    except msgspec.MsgspecError:
+        return None
+
+
+class LiveServer:
+    """uvicorn serving an ASGI app on a free loopback port, in a background thread.
+
+    >>> server = LiveServer(get_asgi_application()); server.start()
+    >>> server.url  # "http://127.0.0.1:<port>"
+    >>> server.stop()
+    """
+
+    def __init__(self, app: Any, **config: Any) -> None:
+        import uvicorn  # noqa: PLC0415 - a test-time dependency only
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        options = {"lifespan": "off", "log_level": "warning", "timeout_graceful_shutdown": 2}
+        self.server = uvicorn.Server(uvicorn.Config(app, **{**options, **config}))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()

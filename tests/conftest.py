@@ -6,13 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import django
 import pytest
+
+from jsonlfn.testing import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -26,48 +27,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class LiveServer:
-    """uvicorn serving an ASGI app on a free loopback port, in a background thread."""
-
-    def __init__(self, app: object) -> None:
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2
-        )  # type: ignore[arg-type]
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-
-
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[LiveServer]:
-    """The tests' Django project under a real uvicorn, for the whole session."""
-    from django.core.asgi import get_asgi_application
-
-    server = LiveServer(get_asgi_application())
-    server.start()
-    yield server
-    server.stop()
+def live_server(jsonlfn_live_server: LiveServer) -> LiveServer:
+    """The tests' Django project under a real uvicorn (the plugin's fixture, dogfooded)."""
+    return jsonlfn_live_server
 
 
 @pytest.fixture(scope="session")

@@ -299,3 +299,28 @@ async def secure_expiring(request: Any) -> AsyncIterator[str]:
     """Idle after one line; ends when the token expires."""
     yield "hello"
     await asyncio.Event().wait()
+
+
+class Dropped(BaseException):
+    """Escapes jsonlfn's mid-stream handling: uvicorn then cuts the connection."""
+
+
+@registry.get("dropping/")
+@jsonl_stream(model=Tick, id="i")
+@resume(int)
+async def dropping(request: Any, last_event_id: int | None) -> AsyncIterator[Tick]:
+    """Ticks 1..10, but every connection is cut (no final chunk) after three of them."""
+    start = (last_event_id or 0) + 1
+    for i in range(start, min(start + 3, 11)):
+        yield Tick(i)
+    if start + 3 <= 10:
+        await asyncio.sleep(0.05)  # let the three lines reach the client first
+        raise Dropped
+
+
+@registry.get("pinged-15/")
+@jsonl_stream(model=Tick)
+@ping(every=15)
+async def pinged_15(request: Any) -> AsyncIterator[Tick]:
+    yield Tick(0)
+    await asyncio.Event().wait()

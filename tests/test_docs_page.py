@@ -29,6 +29,7 @@ DEMO_PATHS = [
     "/api/user/events/resume/",
     "/api/orders/",
     "/api/events/",
+    "/api/ticker/",
 ]
 
 

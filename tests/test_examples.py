@@ -39,3 +39,19 @@ def test_resume_client_sees_every_event_once(demo_server: int) -> None:
         check=True,
     )
     assert result.stdout.splitlines() == [f"{n} event {n}" for n in range(1, 11)]
+
+
+def test_the_demos_own_tests_pass() -> None:
+    """examples/test_demo.py, the README's "Testing" example, run as a user would."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_demo.py"],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout

@@ -43,6 +43,7 @@ def test_the_examples_document_is_valid() -> None:
         "/api/user/events/resume/",
         "/api/orders/",
         "/api/events/",
+        "/api/ticker/",
     ]
 
 

@@ -86,3 +86,19 @@ async def events(request: Any, last_event_id: int | None) -> AsyncIterator[Event
     for n in range((last_event_id or 0) + 1, 11):
         await asyncio.sleep(0.02)
         yield Event(id=n, text=f"event {n}")
+
+
+class Tick(msgspec.Struct):
+    n: int
+
+
+@registry.get("api/ticker/")
+@jsonl_stream(model=Tick)
+@ping(every=15)
+async def ticker(request: Any) -> AsyncIterator[Tick]:
+    """An endless stream: one tick every 50 ms, for as long as the client stays."""
+    n = 0
+    while True:
+        n += 1
+        yield Tick(n=n)
+        await asyncio.sleep(0.05)

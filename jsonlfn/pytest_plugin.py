@@ -1,0 +1,61 @@
+"""jsonlfn's pytest fixtures, registered through the ``pytest11`` entry point.
+
+* ``jsonlfn_client``: a ``StreamClient`` on the project's ASGI app (in-process, lazy).
+* ``jsonlfn_live_server``: the project under uvicorn on a free loopback port (session).
+* ``jwt_token``: ``jsonlfn.testing.jwt_token``, a factory of signed tokens.
+* ``jsonlfn_time_scale``: call it with a factor (e.g. 0.01) to shrink every ping,
+  priming and send interval for the test, so ping tests don't wait real seconds.
+
+Django must be configured (``DJANGO_SETTINGS_MODULE``) before the fixtures are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def jsonlfn_client() -> Any:
+    from jsonlfn.testing import StreamClient  # noqa: PLC0415 - Django is configured by now
+
+    return StreamClient()
+
+
+@pytest.fixture(scope="session")
+def jsonlfn_live_server() -> Iterator[Any]:
+    from django.core.asgi import get_asgi_application  # noqa: PLC0415
+
+    from jsonlfn.testing import LiveServer  # noqa: PLC0415
+
+    server = LiveServer(get_asgi_application())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jwt_token() -> Callable[..., str]:
+    from jsonlfn.testing import jwt_token  # noqa: PLC0415
+
+    return jwt_token
+
+
+@pytest.fixture
+def jsonlfn_time_scale() -> Iterator[Callable[[float], None]]:
+    from django.conf import settings  # noqa: PLC0415
+    from django.test import override_settings  # noqa: PLC0415
+
+    overrides: list[Any] = []
+
+    def scale(factor: float) -> None:
+        current = dict(getattr(settings, "JSONLFN", None) or {})
+        override = override_settings(JSONLFN={**current, "TIME_SCALE": factor})
+        override.enable()
+        overrides.append(override)
+
+    yield scale
+    for override in reversed(overrides):
+        override.disable()
