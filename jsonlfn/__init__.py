@@ -21,6 +21,7 @@ from jsonlfn._errors import (
     PayloadTooLarge,
     SpecError,
     Unauthorized,
+    Unavailable,
     UnsupportedMediaType,
 )
 from jsonlfn._jwt import JWTAuth
@@ -55,6 +56,7 @@ __all__ = [
     "SpecError",
     "StreamOptions",
     "Unauthorized",
+    "Unavailable",
     "UnsupportedMediaType",
     "body",
     "constant_time_lookup",

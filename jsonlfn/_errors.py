@@ -14,7 +14,8 @@ Two families, kept apart on purpose::
         ├── NotAcceptable         406  ``Accept`` names no JSON Lines type
         ├── PayloadTooLarge       413
         ├── UnsupportedMediaType  415
-        └── InvalidItem           422  the first item does not match the model
+        ├── InvalidItem           422  the first item does not match the model
+        └── Unavailable           503  MAX_STREAMS streams are open (with Retry-After)
 
 Every ``HttpError`` renders as ``{"detail": [{"msg": ..., "type": ..., "loc": [...]}]}``.
 """
@@ -145,6 +146,18 @@ class UnsupportedMediaType(HttpError):
             f"Request body must be application/json, got {content_type or 'no Content-Type'}",
             type="unsupported_media_type",
             loc=["body"],
+        )
+
+
+class Unavailable(HttpError):
+    """503: too many streams are open in this process; retry after ``retry_after`` s."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            503,
+            "Too many open streams on this server; retry later",
+            type="unavailable",
+            headers={"Retry-After": str(retry_after)},
         )
 
 

@@ -30,6 +30,9 @@ class Conf:
     # Multiplies every jsonlfn interval (pings, priming, send timeout): 0.01 in tests
     # makes @ping(every=15) ping every 0.15 s.
     TIME_SCALE: float = 1.0
+    # Refuse new streams (503 + Retry-After) while this many are open in the process.
+    MAX_STREAMS: int | None = None
+    RETRY_AFTER: int = 5
 
 
 @functools.cache

@@ -143,6 +143,9 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
             except StopIteration:
                 waiting = False
                 break
+            except BaseException:
+                waiting = False  # _fill raised: it is finished, there is nothing to abandon
+                raise
             waiting = awaited is not _FULL
             if batch:
                 send.start()
@@ -170,9 +173,11 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
     finally:
         expiry.cancel()
         send.stop()
-        await _stop(fill, primed.agen, awaited if waiting else None, waiting, halt)
-        if task is not None:
-            untrack(task)
+        try:
+            await _stop(fill, primed.agen, awaited if waiting else None, waiting, halt)
+        finally:
+            if task is not None:
+                untrack(task)  # whatever happened: a stale entry would eat a MAX_STREAMS slot
     if batch:
         send.start()
         yield bytes(batch)

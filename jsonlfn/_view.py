@@ -17,12 +17,13 @@ from django.http import HttpRequest, HttpResponseBase
 
 from jsonlfn._auth import AuthOptions, Identity, authenticate
 from jsonlfn._awaiting import close
-from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError
+from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, Unavailable
 from jsonlfn._items import line_writer, unvalidated_writer
 from jsonlfn._negotiation import JSONL_TYPES, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
 from jsonlfn._response import JsonlResponse
 from jsonlfn._settings import conf
+from jsonlfn._shutdown import LIVE
 from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import PingOptions, describe, get_spec
 from jsonlfn._stream import Limits, Plan, prime, pump
@@ -121,6 +122,7 @@ async def respond(
     """Serve one request: errors before the first item are real error responses."""
     asgi = _require_asgi(request)
     try:
+        _check_capacity()
         media_type = negotiate(request.headers.get("Accept"))
         if media_type is None:
             raise NotAcceptable(JSONL_TYPES)
@@ -143,6 +145,12 @@ async def respond(
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
         return JsonlResponse([batch async for batch in lines], media_type=media_type, http11=False)
     return JsonlResponse(lines, media_type=media_type, http11=http11)
+
+
+def _check_capacity() -> None:
+    settings = conf()
+    if settings.MAX_STREAMS is not None and len(LIVE) >= settings.MAX_STREAMS:
+        raise Unavailable(settings.RETRY_AFTER)
 
 
 async def _authenticate(endpoint: Endpoint, request: HttpRequest) -> Identity | None:

@@ -126,16 +126,23 @@ class StreamClient:
         *,
         method: str = "GET",
         model: Any = Any,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         query: Mapping[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
     ) -> AsyncIterator[StreamResponse]:
-        body = b"" if json is None else orjson.dumps(json)
-        sent = {"accept": "application/jsonl", **{k.lower(): v for k, v in (headers or {}).items()}}
-        if json is not None:
-            sent.setdefault("content-type", "application/json")
-            sent["content-length"] = str(len(body))
-        scope = _scope(method, path, query, sent)
+        """Send a request; ``headers`` may be pairs (to repeat a header), ``json`` a value
+        to send as a JSON body, ``content`` raw body bytes."""
+        body = orjson.dumps(json) if json is not None else (content or b"")
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
+        names = {name.lower() for name, _ in pairs}
+        if "accept" not in names:
+            pairs.append(("accept", "application/jsonl"))
+        if json is not None and "content-type" not in names:
+            pairs.append(("content-type", "application/json"))
+        if body:
+            pairs.append(("content-length", str(len(body))))
+        scope = _scope(method, path, query, pairs)
         messages: asyncio.Queue[Any] = asyncio.Queue()
         gone = asyncio.Event()
         task = asyncio.create_task(self.app(scope, _receiver(body, gone), messages.put))
@@ -156,7 +163,7 @@ class StreamClient:
 
 
 def _scope(
-    method: str, path: str, query: Mapping[str, str] | None, headers: dict[str, str]
+    method: str, path: str, query: Mapping[str, str] | None, headers: list[tuple[str, str]]
 ) -> dict[str, Any]:
     route, _, query_string = path.partition("?")
     if query:
@@ -171,7 +178,9 @@ def _scope(
         "raw_path": route.encode(),
         "query_string": query_string.encode(),
         "root_path": "",
-        "headers": [(k.encode(), v.encode()) for k, v in {"host": "testserver", **headers}.items()],
+        "headers": [
+            (k.lower().encode(), v.encode()) for k, v in [("host", "testserver"), *headers]
+        ],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from django.test import override_settings
 
+from jsonlfn._shutdown import LIVE
 from tests.conftest import ROOT, LiveServer, wait_for_port
 from tests.tracker import tracker
 from tests.wire import StreamReader, fetch, open_request, reset
@@ -190,3 +191,19 @@ def test_sigterm_stops_uvicorn_and_closes_open_streams(tmp_path: Path) -> None:
     finally:
         server.kill()
         sock.close()
+
+
+def test_stream_cap_answers_503_with_retry_after(live_server: LiveServer) -> None:
+    assert not [task for task in LIVE if task.done()]  # no stream left counted after its end
+    with override_settings(JSONLFN={"MAX_STREAMS": 2, "RETRY_AFTER": 7, "PRIME_TIMEOUT": 0.5}):
+        held = [StreamReader(open_request(live_server.port, "/idle/?label=cap")) for _ in range(2)]
+        assert [reader.next_line() for reader in held] == [TICK0] * 2
+        refused = fetch(live_server.port, "/count/?n=1")
+        assert refused.status == 503
+        assert refused.headers["retry-after"] == "7"
+        assert orjson.loads(refused.body)["detail"][0]["type"] == "unavailable"
+        held.pop().sock.close()
+        time.sleep(0.3)  # the closed stream leaves the count
+        assert fetch(live_server.port, "/count/?n=1").body == TICK0
+    for reader in held:
+        reader.sock.close()
