@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from jsonlfn import (
     requires,
     resume,
 )
+from jsonlfn._shutdown import LIVE
 from tests.keys import IDP, JWKS_URL
 from tests.tracker import tracker
 
@@ -323,3 +325,29 @@ async def dropping(request: Any, last_event_id: int | None) -> AsyncIterator[Tic
 async def pinged_15(request: Any) -> AsyncIterator[Tick]:
     yield Tick(0)
     await asyncio.Event().wait()
+
+
+@registry.get("stats/")
+@jsonl_stream()
+async def stats(request: Any) -> AsyncIterator[dict[str, int]]:
+    """The server's own counters, for the soak test (it runs uvicorn in a subprocess)."""
+    yield {
+        "started": tracker.started,
+        "finished": tracker.finished,
+        "live_streams": len(LIVE),
+        "tasks": len(asyncio.all_tasks()),
+        "fds": len(os.listdir("/proc/self/fd")),
+    }
+
+
+@registry.get("soak-idle/")
+@jsonl_stream(model=Tick)
+@ping(every=1)
+async def soak_idle(request: Any) -> AsyncIterator[Tick]:
+    """One tick, then idle with pings every second, tracked."""
+    tracker.start()
+    try:
+        yield Tick(0)
+        await asyncio.Event().wait()
+    finally:
+        tracker.finish()
