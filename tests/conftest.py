@@ -17,6 +17,14 @@ from jsonlfn.testing import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+DEMO_PATHS = [  # the demo's operations, in registration order
+    "/api/user/events/",
+    "/api/user/events/secure/",
+    "/api/user/events/resume/",
+    "/api/orders/",
+    "/api/events/",
+    "/api/ticker/",
+]
 sys.path.insert(0, str(EXAMPLES))  # the demo project is importable as `demo`
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.test import AsyncClient
 
-from tests.conftest import ROOT
+from tests.conftest import DEMO_PATHS, ROOT
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -22,14 +22,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--virtual-time-budget=15000",
-]
-DEMO_PATHS = [
-    "/api/user/events/",
-    "/api/user/events/secure/",
-    "/api/user/events/resume/",
-    "/api/orders/",
-    "/api/events/",
-    "/api/ticker/",
 ]
 
 
