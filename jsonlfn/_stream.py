@@ -188,13 +188,18 @@ async def _fill(
     primed: Primed, write: Writer, batch: bytearray, limit: int, halt: list[bool]
 ) -> None:
     """Write the function's items into ``batch``, pausing with ``_FULL`` when it is full."""
+    size = len(batch)  # bytes of complete lines; a failed write is cut back to it
     if primed.step is not None:  # priming timed out mid-step: finish that step first
         try:
             item = await resume(primed.step, primed.awaited)
         except StopAsyncIteration:
             return
-        write(item, batch)  # the batch is empty here: nothing to cut back on failure
-    size = len(batch)  # bytes of complete lines; a failed write is cut back to it
+        try:
+            write(item, batch)
+        except BaseException:
+            del batch[size:]  # msgspec leaves partial bytes behind on failure
+            raise
+        size = len(batch)
     async for item in primed.agen:
         try:
             write(item, batch)

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 
 from jsonlfn._items import line_writer, unvalidated_writer
@@ -92,3 +93,18 @@ async def test_cancelling_the_task_closes_the_function() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert log == ["finally"]
+
+
+async def test_unencodable_item_after_a_priming_timeout_leaves_no_half_line() -> None:
+    class Boxed(msgspec.Struct):
+        value: Any
+
+    plan = Plan("test", line_writer(Boxed, validate=False), unvalidated_writer(), None, b"")
+
+    async def slow_then_bad() -> AsyncIterator[Any]:
+        await asyncio.sleep(0.05)
+        yield Boxed(value=object())  # msgspec writes part of it before failing
+
+    primed = await prime(slow_then_bad(), plan, 0.01)
+    assert primed.step is not None  # the failing item is the carried-over step's
+    assert [chunk async for chunk in pump(primed, plan, Limits(1024))] == []
