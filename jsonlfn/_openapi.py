@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from jsonlfn._negotiation import JSONL_TYPES
 from jsonlfn._schemas import Schemas
+from jsonlfn._signature import PATH_PARAMETER, path_parameters
 from jsonlfn._spec import RESUME_HEADER, Spec, get_spec
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorModel"}
@@ -107,11 +107,16 @@ def _info(info: Info) -> dict[str, Any]:
 
 def _path(route: str) -> tuple[str, list[dict[str, Any]]]:
     """``"api/<int:org>/"`` -> ``("/api/{org}/", [the org path parameter])``."""
-    parameters = []
-    for converter, name in re.findall(r"<(?:([^>:]+):)?([^>]+)>", route):
-        schema = _CONVERTERS.get(converter or "str", {"type": "string"})
-        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
-    return "/" + re.sub(r"<(?:[^>:]+:)?([^>]+)>", r"{\1}", route).lstrip("/"), parameters
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": _CONVERTERS.get(converter, {"type": "string"}),
+        }
+        for name, converter in path_parameters(route).items()
+    ]
+    return "/" + PATH_PARAMETER.sub(r"{\g<name>}", route).lstrip("/"), parameters
 
 
 def _operation(op: Operation, operation_id: str, spec: Spec, schemas: Schemas) -> dict[str, Any]:

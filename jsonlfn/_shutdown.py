@@ -64,7 +64,9 @@ def _hook_signals(loop: asyncio.AbstractEventLoop) -> None:
         return
     for signum in _SIGNALS:
         previous = signal.getsignal(signum)
-        if callable(previous) and not getattr(previous, "_jsonlfn_chained", False):
+        if not callable(previous) or previous is signal.default_int_handler:
+            continue  # not a server's own handler: leave the process's signals alone
+        if not getattr(previous, "_jsonlfn_chained", False):
             signal.signal(signum, _chained(previous, loop))
 
 

@@ -11,12 +11,12 @@ from jsonlfn._errors import SpecError
 from jsonlfn._spec import describe
 
 # Django's `path()` syntax: <converter:name> or <name>.
-_PATH_PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
+PATH_PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 
 
 def path_parameters(route: str) -> dict[str, str]:
     """``{name: converter}`` for each ``<converter:name>`` in a Django route."""
-    return {m["name"]: m["converter"] or "str" for m in _PATH_PARAMETER.finditer(route)}
+    return {m["name"]: m["converter"] or "str" for m in PATH_PARAMETER.finditer(route)}
 
 
 def accepts(fn: Callable[..., Any], name: str) -> bool:

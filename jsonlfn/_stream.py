@@ -174,7 +174,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
         expiry.cancel()
         send.stop()
         try:
-            await _stop(fill, primed.agen, awaited if waiting else None, waiting, halt)
+            await _stop(fill, primed.agen, awaited, waiting, halt)
         finally:
             if task is not None:
                 untrack(task)  # whatever happened: a stale entry would eat a MAX_STREAMS slot
@@ -247,7 +247,8 @@ async def _stop(
     waiting: bool,
     halt: list[bool],
 ) -> None:
-    """Stop ``_fill`` wherever it is, then close the stream function."""
+    """Stop ``_fill`` wherever it is (``waiting``: inside the function's await on
+    ``awaited``), then close the stream function."""
     halt[0] = True
     if waiting:
         await abandon(fill, awaited)

@@ -76,12 +76,13 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
     check_call(fn, supplied, route)
     options = spec.stream
     pings = spec.ping or PingOptions(every=None)
+    write_extra = unvalidated_writer()
     ping_line = bytearray()
-    unvalidated_writer()(pings.item, ping_line)
+    write_extra(pings.item, ping_line)
     plan = Plan(
         name=describe(fn),
         write=line_writer(options.model, validate=options.validate),
-        write_extra=unvalidated_writer(),
+        write_extra=write_extra,
         on_error=options.on_error,
         ping_line=bytes(ping_line),
     )
