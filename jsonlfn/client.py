@@ -122,10 +122,7 @@ async def _check(response: httpx.Response) -> None:
         raise _Retry(f"HTTP {status}")
     if status >= 400:
         body = await response.aread()
-        try:
-            error = msgspec.json.decode(body, type=ErrorModel)
-        except msgspec.MsgspecError:
-            error = None
+        error = decode_error(body)
         raise StreamError(f"HTTP {status}: {body[:200]!r}", status=status, error=error)
 
 
@@ -140,16 +137,25 @@ async def _items(response: httpx.Response, decode: Any, skip_pings: bool) -> Asy
         for line in complete:
             number += 1
             if line and not (skip_pings and line == PING_LINE):
-                yield _decode(decode, line, number)
+                yield decode_line(decode, line, number)
     if pending.strip():
-        yield _decode(decode, pending, number + 1)
+        yield decode_line(decode, pending, number + 1)
 
 
-def _decode(decode: Any, line: bytes, number: int) -> Any:
+def decode_line(decode: Any, line: bytes, number: int) -> Any:
+    """One line through ``decode``, or ``MalformedLine`` naming its number."""
     try:
         return decode(line)
     except msgspec.MsgspecError as exc:
         raise MalformedLine(number, line, str(exc)) from exc
+
+
+def decode_error(body: bytes) -> ErrorModel | None:
+    """The JSON error body ``{"detail": [...]}``, or ``None`` for any other body."""
+    try:
+        return msgspec.json.decode(body, type=ErrorModel)
+    except msgspec.MsgspecError:
+        return None
 
 
 def _field(item: Any, name: str) -> Any:

@@ -21,7 +21,7 @@ import msgspec
 import orjson
 from django.conf import settings
 
-from jsonlfn.client import PING_LINE, ErrorModel, MalformedLine
+from jsonlfn.client import PING_LINE, ErrorModel, decode_error, decode_line
 
 __all__ = ["LiveServer", "StreamClient", "StreamResponse", "jwt_token"]
 
@@ -74,10 +74,7 @@ class StreamResponse:
                 line = self._lines.pop(0)
                 self._number += 1
                 if line and line != PING_LINE:
-                    try:
-                        return self._decode(line)
-                    except msgspec.MsgspecError as exc:
-                        raise MalformedLine(self._number, line, str(exc)) from exc
+                    return decode_line(self._decode, line, self._number)
             if self._ended:
                 raise StopAsyncIteration
             await self._read()
@@ -155,7 +152,7 @@ class StreamClient:
                 msgspec.json.Decoder(model).decode,
             )
             if response.status >= 400:
-                response.error = _error(await response.body())
+                response.error = decode_error(await response.body())
             yield response
         finally:
             gone.set()  # the client leaves: the app sees http.disconnect
@@ -198,13 +195,6 @@ def _receiver(body: bytes, gone: asyncio.Event) -> Any:
         return {"type": "http.disconnect"}
 
     return receive
-
-
-def _error(body: bytes) -> ErrorModel | None:
-    try:
-        return msgspec.json.decode(body, type=ErrorModel)
-    except msgspec.MsgspecError:
-        return None
 
 
 class LiveServer:
