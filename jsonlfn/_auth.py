@@ -149,13 +149,15 @@ def constant_time_lookup(keys: Mapping[str, str]) -> Callable[[str], str | None]
 class SessionAuth:
     """Django's logged-in user (``request.auser()``), from the session cookie.
 
-    Needs ``SessionMiddleware`` and ``AuthenticationMiddleware``. Stream views are
+    Needs ``SessionMiddleware`` and ``AuthenticationMiddleware``, so ``registry.asgi()``
+    leaves routes using it on Django's handler. Stream views are
     CSRF-exempt, so for unsafe methods (POST, ...) this backend runs Django's CSRF check
     itself and answers 403 when it fails; GET streams need no token.
     """
 
     name = "session"
     challenge = 'Cookie realm="session"'
+    needs_middleware = True  # registry.asgi() keeps its routes on Django's handler
 
     def __init__(self) -> None:
         needed = "django.contrib.auth.middleware.AuthenticationMiddleware"

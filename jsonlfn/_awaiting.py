@@ -12,6 +12,7 @@ import asyncio
 import functools
 import logging
 import types
+import weakref
 from collections.abc import AsyncGenerator, Coroutine, Generator
 from typing import Any
 
@@ -110,6 +111,9 @@ async def close(agen: AsyncGenerator[Any, None], step: Step | None, awaited: Any
         logger.exception("Stream function raised while being closed")
 
 
+TIMED_OUT: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()  # cancelled by a SendTimer
+
+
 class SendTimer:
     """Cancels the streaming task when the client takes no batch for ``timeout`` seconds.
 
@@ -138,6 +142,7 @@ class SendTimer:
             self._handle = None
 
     def _expire(self, task: asyncio.Task[Any]) -> None:
+        TIMED_OUT.add(task)
         logger.warning(
             "Stream %s: the client took no data for %ss; ending the stream",
             self._name,

@@ -15,7 +15,8 @@ Two families, kept apart on purpose::
         ├── PayloadTooLarge       413
         ├── UnsupportedMediaType  415
         ├── InvalidItem           422  the first item does not match the model
-        └── Unavailable           503  MAX_STREAMS streams are open (with Retry-After)
+        ├── Unavailable           503  MAX_STREAMS streams are open (with Retry-After)
+        └── ServerError           500  an unexpected exception (``registry.asgi()`` only)
 
 Every ``HttpError`` renders as ``{"detail": [{"msg": ..., "type": ..., "loc": [...]}]}``.
 """
@@ -159,6 +160,15 @@ class Unavailable(HttpError):
             type="unavailable",
             headers={"Retry-After": str(retry_after)},
         )
+
+
+class ServerError(HttpError):
+    """500 on the direct ASGI path: the exception is logged; its text is shown only
+    with ``DEBUG = True``."""
+
+    def __init__(self, exc: BaseException, *, debug: bool) -> None:
+        msg = f"Internal Server Error: {type(exc).__name__}: {exc}" if debug else ""
+        super().__init__(500, msg or "Internal Server Error", type="server_error")
 
 
 class InvalidItem(HttpError):

@@ -27,6 +27,7 @@ LIVE: set[asyncio.Task[Any]] = set()
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _state = {"stopping": False}
+_hooked: list[asyncio.AbstractEventLoop | None] = [None]  # the loop whose signals we hooked
 
 SignalHandler = Callable[[int, FrameType | None], Any]
 
@@ -60,8 +61,9 @@ def untrack(task: asyncio.Task[Any]) -> None:
 
 
 def _hook_signals(loop: asyncio.AbstractEventLoop) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return
+    if _hooked[0] is loop or threading.current_thread() is not threading.main_thread():
+        return  # a server installs its handlers before it serves: once per loop is enough
+    _hooked[0] = loop
     for signum in _SIGNALS:
         previous = signal.getsignal(signum)
         if not callable(previous) or previous is signal.default_int_handler:

@@ -119,9 +119,13 @@ async def _first_line(agen: AsyncGenerator[Any, None], plan: Plan, item: Any) ->
 
 
 async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the module doc
-    primed: Primed, plan: Plan, limits: Limits
+    primed: Primed, plan: Plan, limits: Limits, ended: list[bool] | None = None
 ) -> AsyncGenerator[bytes, None]:
-    """Yield the stream's bytes in batches of whole lines, closing the function at the end."""
+    """Yield the stream's bytes in batches of whole lines, closing the function at the end.
+
+    ``ended[0]`` becomes true before the last batch is yielded (the function is closed
+    by then), so a server can send that batch as the end of the response.
+    """
     batch = bytearray(primed.head)
     halt = [False]  # set while abandoning: _fill stops after the current item
     fill = _fill(primed, plan.write, batch, limits.batch_bytes, halt)
@@ -178,10 +182,14 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
         finally:
             if task is not None:
                 untrack(task)  # whatever happened: a stale entry would eat a MAX_STREAMS slot
+    if ended is not None:
+        ended[0] = True
     if batch:
         send.start()
-        yield bytes(batch)
-        send.stop()
+        try:
+            yield bytes(batch)
+        finally:
+            send.stop()  # also when closed here: the timer must not outlive the stream
 
 
 async def _fill(

@@ -100,52 +100,87 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
     )
 
 
-def route_view(endpoints: Mapping[str, Endpoint]) -> View:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Methods:
+    """The endpoints of one route by HTTP method (HEAD answered by GET)."""
+
+    by_method: Mapping[str, Endpoint]
+    allowed: tuple[str, ...]
+
+    @classmethod
+    def of(cls, endpoints: Mapping[str, Endpoint]) -> Methods:
+        by_method = dict(endpoints)
+        if "GET" in by_method:
+            by_method.setdefault("HEAD", by_method["GET"])
+        return cls(by_method, tuple(sorted(by_method)))
+
+    def pick(self, method: str) -> Endpoint:
+        """The endpoint serving ``method``; raises ``MethodNotAllowed`` (405)."""
+        endpoint = self.by_method.get(method)
+        if endpoint is None:
+            raise MethodNotAllowed(method, self.allowed)
+        return endpoint
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Opened:
+    """A primed stream, ready for its response headers."""
+
+    media_type: str
+    lines: AsyncGenerator[bytes, None] | None  # None for HEAD: nothing follows the headers
+    ended: list[bool]  # true once ``lines`` is at its last batch (see ``pump``)
+
+
+def route_view(methods: Methods) -> View:
     """One async view serving every method registered on a route (405 for the rest)."""
-    by_method = dict(endpoints)
-    if "GET" in by_method:
-        by_method.setdefault("HEAD", by_method["GET"])
-    allowed = sorted(by_method)
 
     async def view(request: HttpRequest, **path: Any) -> HttpResponseBase:
-        endpoint = by_method.get(request.method or "")
-        if endpoint is None:
-            return MethodNotAllowed(request.method or "", allowed).response()
-        return await respond(endpoint, request, path)
+        return await respond(methods, request, path)
 
     view.csrf_exempt = True  # type: ignore[attr-defined]  # see README, "CSRF"
     return view
 
 
-async def respond(
-    endpoint: Endpoint, request: HttpRequest, path: dict[str, Any]
-) -> HttpResponseBase:
-    """Serve one request: errors before the first item are real error responses."""
+async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) -> HttpResponseBase:
+    """Serve one request through Django: errors before the first item are real responses."""
     asgi = _require_asgi(request)
     try:
-        _check_capacity()
-        media_type = negotiate(request.headers.get("Accept"))
-        if media_type is None:
-            raise NotAcceptable(JSONL_TYPES)
-        identity = await _authenticate(endpoint, request)
-        kwargs = parse_components(endpoint.parsers, request)
-        if endpoint.pass_auth:
-            kwargs["auth"] = identity
-        patience, limits = endpoint.limits()
-        if identity is not None and identity.expires_at is not None:
-            limits = dataclasses.replace(limits, ends_at=identity.expires_at)
-        agen = endpoint.fn(request, **path, **kwargs)
-        primed = await prime(agen, endpoint.plan, patience if asgi else None)
+        endpoint = methods.pick(request.method or "")
+        opened = await open_stream(endpoint, request, path, asgi=asgi)
     except HttpError as exc:
         return exc.response()
     http11 = asgi and getattr(request, "scope", {}).get("http_version") == "1.1"
+    if opened.lines is None:
+        return JsonlResponse(_nothing(), media_type=opened.media_type, http11=http11)
+    if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
+        lines = [batch async for batch in opened.lines]
+        return JsonlResponse(lines, media_type=opened.media_type, http11=False)
+    return JsonlResponse(opened.lines, media_type=opened.media_type, http11=http11)
+
+
+async def open_stream(
+    endpoint: Endpoint, request: HttpRequest, path: Mapping[str, Any], *, asgi: bool
+) -> Opened:
+    """Everything before the response headers: capacity, negotiation, auth, request
+    components, then priming. Raises ``HttpError`` for an error response instead."""
+    _check_capacity()
+    media_type = negotiate(request.META.get("HTTP_ACCEPT"))
+    if media_type is None:
+        raise NotAcceptable(JSONL_TYPES)
+    identity = await _authenticate(endpoint, request)
+    kwargs = parse_components(endpoint.parsers, request)
+    if endpoint.pass_auth:
+        kwargs["auth"] = identity
+    patience, limits = endpoint.limits()
+    if identity is not None and identity.expires_at is not None:
+        limits = dataclasses.replace(limits, ends_at=identity.expires_at)
+    agen = endpoint.fn(request, **path, **kwargs)
+    primed = await prime(agen, endpoint.plan, patience if asgi else None)
+    ended = [False]
     if request.method == "HEAD":
         await close(primed.agen, primed.step, primed.awaited)
-        return JsonlResponse(_nothing(), media_type=media_type, http11=http11)
-    lines = pump(primed, endpoint.plan, limits)
-    if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
-        return JsonlResponse([batch async for batch in lines], media_type=media_type, http11=False)
-    return JsonlResponse(lines, media_type=media_type, http11=http11)
+        return Opened(media_type, None, ended)
+    return Opened(media_type, pump(primed, endpoint.plan, limits, ended), ended)
 
 
 def _check_capacity() -> None:

@@ -1,6 +1,7 @@
 """One Django project serving jsonlfn's and plain Django's benchmark routes.
 
-uvicorn tests.bench.django_project:application
+uvicorn tests.bench.django_project:application         (Django's handler)
+uvicorn tests.bench.django_project:direct_application  (registry.asgi())
 """
 
 from __future__ import annotations
@@ -118,3 +119,4 @@ urlpatterns = [
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "")
 application = get_asgi_application()
+direct_application = registry.asgi(application)  # jsonlfn's routes without Django's handler

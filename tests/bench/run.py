@@ -109,6 +109,17 @@ def servers() -> list[Server]:
                 "E": "/jsonlfn/slow/",
             },
         ),
+        Server(
+            "jsonlfn, direct ASGI",
+            "tests.bench.django_project:direct_application",
+            {
+                "A": "/jsonlfn/items/",
+                "B": "/jsonlfn/items/",
+                "C": "/jsonlfn/idle/",
+                "D": "/jsonlfn/items/",
+                "E": "/jsonlfn/slow/",
+            },
+        ),
         Server("jsonlfn, pings on", django, {"C": "/jsonlfn/idle-pinged/"}),
         Server("jsonlfn, validate=False", django, {"A": "/jsonlfn/items-unvalidated/"}),
         Server("bare ASGI, a message per line", "tests.bench.bare:per_line", {"A": "/", "B": "/"}),
@@ -348,6 +359,11 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scenarios", default="ABCDE", help="which to run, e.g. AC")
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="only servers whose names contain one of these, e.g. 'direct,Litestar'",
+    )
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--seconds", type=float, default=5.0, help="B: load duration")
     parser.add_argument("--connections", type=int, default=64, help="B: concurrency")
@@ -356,7 +372,13 @@ def main() -> None:
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    all_servers = [s for s in servers() if set(s.paths) & set(args.scenarios)]
+    wanted = [w for w in args.servers.split(",") if w] or [""]
+    all_servers = [
+        s
+        for s in servers()
+        if set(s.paths) & set(args.scenarios)
+        and (s.name == "plain Django" or any(w in s.name for w in wanted))
+    ]
     try:
         for server in list(all_servers):
             try:
