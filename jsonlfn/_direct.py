@@ -44,7 +44,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 logger = logging.getLogger("django.request")  # where Django's handler logs 500s
-_END = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 class DirectApp:
@@ -158,22 +157,18 @@ async def _respond(
 async def _send_lines(opened: Opened, send: Send, watch: _ClientWatch) -> None:
     """Send each batch; the last one ends the response (one write, not two)."""
     lines, ended = opened.lines, opened.ended
-    if lines is None:  # HEAD
-        watch.stop()
-        await send(_END)
-        return
-    try:
-        async for batch in lines:
-            if ended[0]:
-                watch.stop()  # the server reports the finished response as a disconnect
-                await send({"type": "http.response.body", "body": batch, "more_body": False})
-            else:
+    last = b""
+    if lines is not None:  # None: HEAD
+        try:
+            async for batch in lines:
+                if ended[0]:
+                    last = batch
+                    break
                 await send({"type": "http.response.body", "body": batch, "more_body": True})
-    finally:
-        await lines.aclose()
-    if not ended[0] or watch.active:  # no last batch: the stream ended with an empty one
-        watch.stop()
-        await send(_END)
+        finally:
+            await lines.aclose()
+    watch.stop()  # the server reports the finished response as a disconnect
+    await send({"type": "http.response.body", "body": last, "more_body": False})
 
 
 def _check_host(request: ASGIRequest) -> None:
@@ -281,10 +276,6 @@ class _ClientWatch:
             awaited.add_done_callback(self._advance)
         else:  # a bare yield: asyncio.sleep(0) and the like
             self._task.get_loop().call_soon(self._advance, None)
-
-    @property
-    def active(self) -> bool:
-        return self._step is not None
 
     def stop(self) -> None:
         step, self._step = self._step, None

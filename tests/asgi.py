@@ -10,3 +10,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 from django.core.asgi import get_asgi_application
 
 application = get_asgi_application()
+
+
+def _direct() -> object:
+    from demo.events import registry as demo_registry
+
+    from tests.streams import registry
+
+    return registry.asgi(demo_registry.asgi(application))
+
+
+direct_application = _direct()  # the same project through registry.asgi()

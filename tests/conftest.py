@@ -36,9 +36,27 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def live_server(jsonlfn_live_server: LiveServer) -> LiveServer:
-    """The tests' Django project under a real uvicorn (the plugin's fixture, dogfooded)."""
-    return jsonlfn_live_server
+def direct_server() -> Iterator[LiveServer]:
+    """The same project under uvicorn, its registries served by ``registry.asgi()``."""
+    from demo.events import registry as demo_registry
+    from django.core.asgi import get_asgi_application
+
+    from tests.streams import registry
+
+    server = LiveServer(registry.asgi(demo_registry.asgi(get_asgi_application())))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=["django", "direct"])
+def live_server(request: pytest.FixtureRequest) -> LiveServer:
+    """The tests' project under a real uvicorn, once through Django's handler (the
+    plugin's fixture, dogfooded) and once through ``registry.asgi()``: every live test
+    is the acceptance suite of both paths."""
+    name = "jsonlfn_live_server" if request.param == "django" else "direct_server"
+    server: LiveServer = request.getfixturevalue(name)
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +95,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from django.conf import settings
 
     Path(settings.DATABASES["default"]["NAME"]).unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tracker_events() -> None:
+    """Each live test runs once per serving path: its labelled events start afresh."""
+    from tests.tracker import tracker
+
+    with tracker._lock:
+        tracker.events.clear()

@@ -351,3 +351,28 @@ async def soak_idle(request: Any) -> AsyncIterator[Tick]:
         await asyncio.Event().wait()
     finally:
         tracker.finish()
+
+
+@registry.get("via-django/", direct=False)
+@jsonl_stream(model=Tick)
+async def via_django(request: Any) -> AsyncIterator[Tick]:
+    """A route that keeps Django's handler (and middleware) under ``registry.asgi()``."""
+    yield Tick(0)
+
+
+@registry.get("where/")
+@jsonl_stream()
+async def where(request: Any) -> AsyncIterator[dict[str, str]]:
+    """What the request knows about its own URL (script prefixes and reverse())."""
+    from django.urls import reverse
+
+    yield {"path": request.path, "path_info": request.path_info, "reversed": reverse("where")}
+
+
+@registry.get("orm/")
+@jsonl_stream()
+async def orm(request: Any) -> AsyncIterator[int]:
+    """One ORM query through Django's async API (a sync thread and a connection)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    yield await ContentType.objects.acount()

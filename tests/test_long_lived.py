@@ -165,11 +165,12 @@ def test_head_sends_headers_only(live_server: LiveServer) -> None:
     tracker.wait_all_finished(within=1.0)
 
 
-def test_sigterm_stops_uvicorn_and_closes_open_streams(tmp_path: Path) -> None:
+@pytest.mark.parametrize("app", ["application", "direct_application"])
+def test_sigterm_stops_uvicorn_and_closes_open_streams(tmp_path: Path, app: str) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "uvicorn", "tests.asgi:application", "--app-dir", str(ROOT)]
+    command = [sys.executable, "-m", "uvicorn", f"tests.asgi:{app}", "--app-dir", str(ROOT)]
     command += ["--fd", str(sock.fileno()), "--timeout-graceful-shutdown", "1"]
     command += ["--log-level", "warning"]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
