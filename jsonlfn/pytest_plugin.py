@@ -2,6 +2,9 @@
 
 * ``jsonlfn_client``: a ``StreamClient`` on the project's ASGI app (in-process, lazy).
 * ``jsonlfn_live_server``: the project under uvicorn on a free loopback port (session).
+
+The project's ASGI app is ``settings.ASGI_APPLICATION`` (a dotted path) when set, such
+as an app wrapped by ``registry.asgi()``; otherwise Django's own.
 * ``jwt_token``: ``jsonlfn.testing.jwt_token``, a factory of signed tokens.
 * ``jsonlfn_time_scale``: call it with a factor (e.g. 0.01) to shrink every ping,
   priming and send interval for the test, so ping tests don't wait real seconds.
@@ -18,19 +21,22 @@ import pytest
 
 
 @pytest.fixture
-def jsonlfn_client() -> Any:
-    from jsonlfn.testing import StreamClient  # noqa: PLC0415 - Django is configured by now
+def jsonlfn_client() -> Iterator[Any]:
+    from django.conf import settings  # noqa: PLC0415 - Django is configured by now
+    from django.test import override_settings  # noqa: PLC0415
 
-    return StreamClient()
+    from jsonlfn.testing import StreamClient  # noqa: PLC0415
+
+    # Its requests say "Host: testserver", which Django's test runner allows the same way.
+    with override_settings(ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "testserver"]):
+        yield StreamClient()
 
 
 @pytest.fixture(scope="session")
 def jsonlfn_live_server() -> Iterator[Any]:
-    from django.core.asgi import get_asgi_application  # noqa: PLC0415
+    from jsonlfn.testing import LiveServer, project_application  # noqa: PLC0415
 
-    from jsonlfn.testing import LiveServer  # noqa: PLC0415
-
-    server = LiveServer(get_asgi_application())
+    server = LiveServer(project_application())
     server.start()
     yield server
     server.stop()

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from jsonlfn.client import PING_LINE, ErrorModel, decode_error, decode_line
 
-__all__ = ["LiveServer", "StreamClient", "StreamResponse", "jwt_token"]
+__all__ = ["LiveServer", "StreamClient", "StreamResponse", "jwt_token", "project_application"]
 
 
 def jwt_token(
@@ -101,6 +101,21 @@ class StreamResponse:
                 self._pending = b""
 
 
+def project_application() -> Any:
+    """The project's ASGI app: ``settings.ASGI_APPLICATION`` (a dotted path, as Daphne and
+    Channels name it) when set, e.g. one wrapped by ``registry.asgi()``; else Django's."""
+    from django.conf import settings  # noqa: PLC0415
+
+    dotted = getattr(settings, "ASGI_APPLICATION", None)
+    if dotted:
+        from django.utils.module_loading import import_string  # noqa: PLC0415
+
+        return import_string(dotted)
+    from django.core.asgi import get_asgi_application  # noqa: PLC0415
+
+    return get_asgi_application()
+
+
 class StreamClient:
     """Drives the project's ASGI application in-process (no sockets), reading lazily.
 
@@ -110,11 +125,7 @@ class StreamClient:
     """
 
     def __init__(self, app: Any = None) -> None:
-        if app is None:
-            from django.core.asgi import get_asgi_application  # noqa: PLC0415
-
-            app = get_asgi_application()
-        self.app = app
+        self.app = project_application() if app is None else app
 
     @contextlib.asynccontextmanager
     async def stream(

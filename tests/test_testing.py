@@ -71,3 +71,15 @@ async def test_items_skip_pings(jsonlfn_client: StreamClient, jsonlfn_time_scale
     jsonlfn_time_scale(0.01)
     async with jsonlfn_client.stream("/pinged/", model=Tick, query={"label": "skip"}) as response:
         assert await response.__anext__() == Tick(0)
+
+
+def test_project_application_is_asgi_application_when_set() -> None:
+    from django.test import override_settings
+
+    from jsonlfn.testing import StreamClient, project_application
+    from tests.asgi import direct_application
+
+    with override_settings(ASGI_APPLICATION="tests.asgi.direct_application"):
+        assert project_application() is direct_application
+        assert StreamClient().app is direct_application
+    assert type(project_application()).__name__ == "ASGIHandler"  # unset: Django's own

@@ -7,3 +7,4 @@ ROOT_URLCONF = "demo.urls"
 INSTALLED_APPS = ["jsonlfn"]  # for `manage.py jsonlfn_openapi`
 MIDDLEWARE: list[str] = []
 USE_TZ = True
+ASGI_APPLICATION = "demo.asgi.application"  # what jsonlfn's pytest fixtures serve
