@@ -28,6 +28,7 @@ from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.signals import got_request_exception
 from django.http import HttpResponse
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
@@ -146,8 +147,9 @@ async def _respond(
             raise  # cancelled by the server, not because the client left or stalled
     except OSError:
         pass  # the client left during a send (servers raise OSError subclasses)
-    except Exception as exc:
+    except Exception as exc:  # a bug in the stream function (or jsonlfn): log, then 500
         _log_failure(request, exc)
+        await got_request_exception.asend(sender=None, request=request)  # error reporters
         if not started:
             await _send_response(ServerError(exc, debug=settings.DEBUG).response(), send)
     finally:

@@ -21,7 +21,7 @@ import pytest
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 from django.core.handlers.asgi import ASGIHandler
-from django.core.signals import request_finished, request_started
+from django.core.signals import got_request_exception, request_finished, request_started
 from django.db import connections
 from django.test import override_settings
 
@@ -157,10 +157,20 @@ def test_root_path_gives_the_same_urls_on_both_paths() -> None:
 def test_unexpected_exception_is_a_logged_json_500(
     direct_server: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="django.request"):
-        hidden = httpx.get(f"{direct_server.url}/fail/?n=0")
-        with override_settings(DEBUG=True):
-            shown = httpx.get(f"{direct_server.url}/fail/?n=0")
+    reported = []
+
+    def report(sender: object, request: Any, **_: Any) -> None:
+        reported.append(request.path)
+
+    got_request_exception.connect(report)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django.request"):
+            hidden = httpx.get(f"{direct_server.url}/fail/?n=0")
+            with override_settings(DEBUG=True):
+                shown = httpx.get(f"{direct_server.url}/fail/?n=0")
+    finally:
+        got_request_exception.disconnect(report)
+    assert reported == ["/fail/"] * 2  # as Sentry and other error reporters hear it
     assert hidden.status_code == shown.status_code == 500
     assert hidden.json() == {"detail": [{"msg": "Internal Server Error", "type": "server_error"}]}
     assert shown.json()["detail"][0]["msg"] == "Internal Server Error: RuntimeError: boom"
