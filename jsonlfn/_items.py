@@ -1,13 +1,19 @@
-"""How one item becomes one JSON line appended to the outgoing batch.
+"""How items become JSON lines appended to the outgoing batch.
 
 Writers are built once per endpoint. Measured on the benchmark item (4 fields), per item:
 orjson ``dumps`` + append 0.157 µs, msgspec ``encode_into`` 0.159 µs for a dict and
 0.136 µs for a Struct (orjson cannot encode Structs). So Struct models use msgspec,
 everything else orjson.
+
+Most of the cost of validating one dict is the call, not the check: ``convert`` plus
+``encode_into`` of one item measured 0.49 µs, ``convert`` of a list of 64 items then
+``encode_lines`` 0.21 µs per item. So the stream loop collects the items that are
+ready and writes them together (``lines_writer``); ``line_writer`` writes one item.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +21,7 @@ import msgspec
 import orjson
 
 Writer = Callable[[Any, bytearray], None]
+LinesWriter = Callable[[list[Any], bytearray], None]
 
 _NEWLINE = 10
 
@@ -30,6 +37,49 @@ def line_writer(model: Any, *, validate: bool) -> Writer:
     if _mentions_struct(msgspec.inspect.type_info(model)):
         return _msgspec_writer(model if checked else None)
     return _orjson_writer(model if checked else None)
+
+
+def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
+    """A function appending each of ``items`` as one line, as ``line_writer`` would.
+
+    When an item fails, the lines of the items before it are in the batch, nothing of
+    it or after it, and its own exception is raised (not the list's).
+    """
+    write = line_writer(model, validate=validate)
+    checked = validate and model is not Any
+    if not _mentions_struct(msgspec.inspect.type_info(model)):
+        return functools.partial(_write_each, write)
+    encode_lines = msgspec.json.Encoder().encode_lines
+    if not checked:
+
+        def write_lines(items: list[Any], batch: bytearray) -> None:
+            try:
+                batch += encode_lines(items)
+            except Exception:  # find the item that fails, after writing the ones before it
+                _write_each(write, items, batch)
+
+        return write_lines
+
+    convert = msgspec.convert
+    many = list[model]
+
+    def write_checked_lines(items: list[Any], batch: bytearray) -> None:
+        try:
+            batch += encode_lines(convert(items, many, strict=True))
+        except Exception:
+            _write_each(write, items, batch)
+
+    return write_checked_lines
+
+
+def _write_each(write: Writer, items: list[Any], batch: bytearray) -> None:
+    for item in items:
+        size = len(batch)
+        try:
+            write(item, batch)
+        except BaseException:
+            del batch[size:]  # msgspec leaves partial bytes behind on failure
+            raise
 
 
 def unvalidated_writer() -> Writer:

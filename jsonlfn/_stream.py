@@ -30,7 +30,7 @@ import msgspec
 
 from jsonlfn._awaiting import SendTimer, Step, abandon, close, resume, settled, suspend
 from jsonlfn._errors import InvalidItem, validation_detail
-from jsonlfn._items import Writer
+from jsonlfn._items import LinesWriter, Writer
 from jsonlfn._shutdown import stopping, track, untrack
 from jsonlfn._spec import OnError
 
@@ -44,7 +44,8 @@ class Plan:
     """Per-endpoint constants of the stream loop, built once."""
 
     name: str
-    write: Writer
+    write: Writer  # one item: the first, checked before the response starts
+    write_lines: LinesWriter  # the items that were ready together, after it
     write_extra: Writer
     on_error: OnError | None
     ping_line: bytes
@@ -127,8 +128,10 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
     by then), so a server can send that batch as the end of the response.
     """
     batch = bytearray(primed.head)
-    halt = [False]  # set while abandoning: _fill stops after the current item
-    fill = _fill(primed, plan.write, batch, limits.batch_bytes, halt)
+    pending = _Pending(batch, plan.write_lines, limits.batch_bytes)
+    items = pending.items
+    halt = [False]  # set while abandoning: _fill stops at the next item
+    fill = _fill(primed, pending, halt)
     advance = fill.send
     every = limits.ping_every
     send = SendTimer(plan.name, limits.send_timeout)
@@ -151,6 +154,8 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
                 waiting = False  # _fill raised: it is finished, there is nothing to abandon
                 raise
             waiting = awaited is not _FULL
+            if items:  # an invalid item raises here, with waiting as it is
+                pending.write()
             if batch:
                 send.start()
                 yield bytes(batch)
@@ -167,9 +172,10 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
                     yield plan.ping_line
                     send.stop()
                     written = loop.time()
-    except Exception as exc:  # from the function, validation or encoding: _fill is done
-        waiting = False
-        batch += _last_words(plan, exc)
+        if items:
+            pending.write()
+    except Exception as exc:  # from the function, validation or encoding
+        batch += _last_words(plan, _write_ready(pending, exc))
     except asyncio.CancelledError:
         if not (stopping() or expiry.expired) or task is None:
             raise  # the client left: nothing more to send
@@ -192,34 +198,75 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
             send.stop()  # also when closed here: the timer must not outlive the stream
 
 
-async def _fill(
-    primed: Primed, write: Writer, batch: bytearray, limit: int, halt: list[bool]
-) -> None:
-    """Write the function's items into ``batch``, pausing with ``_FULL`` when it is full."""
-    size = len(batch)  # bytes of complete lines; a failed write is cut back to it
+async def _fill(primed: Primed, pending: _Pending, halt: list[bool]) -> None:
+    """Collect the function's items in ``pending``, writing them into the batch a chunk
+    at a time, and pausing with ``_FULL`` when the batch is full."""
+    items, batch, limit = pending.items, pending.batch, pending.limit
     if primed.step is not None:  # priming timed out mid-step: finish that step first
         try:
-            item = await resume(primed.step, primed.awaited)
+            items.append(await resume(primed.step, primed.awaited))
         except StopAsyncIteration:
             return
-        try:
-            write(item, batch)
-        except BaseException:
-            del batch[size:]  # msgspec leaves partial bytes behind on failure
-            raise
-        size = len(batch)
+    chunk = pending.chunk
     async for item in primed.agen:
-        try:
-            write(item, batch)
-        except BaseException:
-            del batch[size:]
-            raise
         if halt[0]:
-            return
-        size = len(batch)
-        if size >= limit:
-            await _pause()
-            size = len(batch)
+            return  # being abandoned, yet the function carries on: stop it here
+        items.append(item)
+        if len(items) >= chunk:
+            pending.write()
+            chunk = pending.chunk
+            if len(batch) >= limit:
+                await _pause()
+
+
+# Items written together. Fewer cost more calls per item; more keep enough young objects
+# (each item, its containers, the Struct validated from it) alive at once that the
+# garbage collector's generation-0 runs (every 700 allocations) find survivors to
+# promote, and older generations get collected far more often. On the benchmark item
+# (4 containers with its Struct), per item: 16 items 0.55 µs, 64 0.49, 128 0.48, 256 0.69
+# with the collector on, 0.47 with it off. 64 leaves room for items with more containers.
+MAX_CHUNK = 64
+
+
+class _Pending:
+    """Items that were ready, waiting to be written into the batch together."""
+
+    __slots__ = ("batch", "chunk", "items", "limit", "write_lines")
+
+    def __init__(self, batch: bytearray, write_lines: LinesWriter, limit: int) -> None:
+        self.items: list[Any] = []
+        self.batch = batch
+        self.write_lines = write_lines
+        self.limit = limit
+        self.chunk = _chunk_size(len(batch), 1, limit) if batch else 1
+
+    def write(self) -> None:
+        """Append the items' lines; on a failing item, raise after those before it."""
+        items = self.items
+        before = len(self.batch)
+        try:
+            self.write_lines(items, self.batch)
+        finally:
+            count = len(items)
+            items.clear()
+        self.chunk = _chunk_size(len(self.batch) - before, count, self.limit)
+
+
+def _write_ready(pending: _Pending, exc: Exception) -> Exception:
+    """Write the items that came before ``exc``; the first of them that fails is then
+    what ended the stream (written one by one, it would have failed first)."""
+    if pending.items:
+        try:
+            pending.write()
+        except Exception as earlier:
+            return earlier
+    return exc
+
+
+def _chunk_size(line_bytes: int, lines: int, limit: int) -> int:
+    """How many items to collect: about a batch of lines of this size, within bounds."""
+    average = line_bytes // lines or 1
+    return max(1, min(MAX_CHUNK, limit // average))
 
 
 class _Expiry:

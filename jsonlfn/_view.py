@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponseBase
 from jsonlfn._auth import AuthOptions, Identity, authenticate
 from jsonlfn._awaiting import close
 from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, Unavailable
-from jsonlfn._items import line_writer, unvalidated_writer
+from jsonlfn._items import line_writer, lines_writer, unvalidated_writer
 from jsonlfn._negotiation import JSONL_TYPES, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
 from jsonlfn._response import JsonlResponse
@@ -82,6 +82,7 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
     plan = Plan(
         name=describe(fn),
         write=line_writer(options.model, validate=options.validate),
+        write_lines=lines_writer(options.model, validate=options.validate),
         write_extra=write_extra,
         on_error=options.on_error,
         ping_line=bytes(ping_line),

@@ -9,7 +9,7 @@ from typing import Any, TypedDict
 import msgspec
 import pytest
 
-from jsonlfn._items import line_writer, unvalidated_writer
+from jsonlfn._items import line_writer, lines_writer, unvalidated_writer
 
 
 class User(msgspec.Struct):
@@ -71,3 +71,32 @@ def test_unvalidated_writer_falls_back_for_types_orjson_lacks() -> None:
 def test_unencodable_item_raises_type_error() -> None:
     with pytest.raises(TypeError):
         line(Any, object())
+
+
+@pytest.mark.parametrize("model", [User, Row, Any])
+@pytest.mark.parametrize("validate", [True, False])
+def test_lines_writer_writes_what_line_writer_writes(model: Any, validate: bool) -> None:
+    items = [{"id": i, "name": f"n{i}"} for i in range(5)]
+    one_by_one = bytearray()
+    for item in items:
+        line_writer(model, validate=validate)(item, one_by_one)
+    together = bytearray()
+    lines_writer(model, validate=validate)(items, together)
+    assert together == one_by_one
+
+
+@pytest.mark.parametrize(
+    ("model", "bad", "message"),
+    [
+        (User, {"id": "2", "name": "b"}, "Expected `int`, got `str` - at `$.id`"),  # the item's
+        (Any, {"id": object()}, "Type is not JSON serializable: object"),
+    ],
+)
+def test_lines_writer_stops_at_the_failing_item_with_its_own_error(
+    model: Any, bad: Any, message: str
+) -> None:
+    batch = bytearray(b"kept\n")
+    items = [{"id": 0, "name": "a"}, {"id": 1, "name": "b"}, bad, {"id": 3, "name": "d"}]
+    with pytest.raises((msgspec.ValidationError, TypeError), match=message.replace("$", r"\$")):
+        lines_writer(model, validate=True)(items, batch)
+    assert batch == b'kept\n{"id":0,"name":"a"}\n{"id":1,"name":"b"}\n'
