@@ -13,6 +13,10 @@ the server). Ready items cost a native iteration, with no exception and no task 
 Driving each ``__anext__()`` step by hand instead measured 0.15 µs per item against
 0.05 µs for the native loop.
 
+Ready items are not encoded one by one: ``_fill`` collects them, and they are validated
+and encoded a chunk at a time (``_items.lines_writer``), at the latest just before a
+flush. Per item that is less than half the cost of one call each.
+
 Pings and the send timeout use loop timers while the function waits, never a task.
 """
 
