@@ -34,7 +34,7 @@ import msgspec
 
 from jsonlfn._awaiting import SendTimer, Step, abandon, close, resume, settled, suspend
 from jsonlfn._errors import InvalidItem, validation_detail
-from jsonlfn._items import LinesWriter, Writer
+from jsonlfn._items import LinesWriter, Writer, line_writer, lines_writer, unvalidated_writer
 from jsonlfn._shutdown import stopping, track, untrack
 from jsonlfn._spec import OnError
 
@@ -53,6 +53,30 @@ class Plan:
     write_extra: Writer
     on_error: OnError | None
     ping_line: bytes
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        model: Any,
+        *,
+        validate: bool,
+        on_error: OnError | None = None,
+        ping_item: Any = None,
+    ) -> Plan:
+        """The plan for items of ``model``, with ``ping_item`` as the ping line."""
+        write_extra = unvalidated_writer()
+        ping_line = bytearray()
+        if ping_item is not None:
+            write_extra(ping_item, ping_line)
+        return cls(
+            name,
+            line_writer(model, validate=validate),
+            lines_writer(model, validate=validate),
+            write_extra,
+            on_error,
+            bytes(ping_line),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ from django.http import HttpRequest, HttpResponseBase
 from jsonlfn._auth import AuthOptions, Identity, authenticate
 from jsonlfn._awaiting import close
 from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, Unavailable
-from jsonlfn._items import line_writer, lines_writer, unvalidated_writer
 from jsonlfn._negotiation import JSONL_TYPES, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
 from jsonlfn._response import JsonlResponse
@@ -76,16 +75,12 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
     check_call(fn, supplied, route)
     options = spec.stream
     pings = spec.ping or PingOptions(every=None)
-    write_extra = unvalidated_writer()
-    ping_line = bytearray()
-    write_extra(pings.item, ping_line)
-    plan = Plan(
-        name=describe(fn),
-        write=line_writer(options.model, validate=options.validate),
-        write_lines=lines_writer(options.model, validate=options.validate),
-        write_extra=write_extra,
+    plan = Plan.build(
+        describe(fn),
+        options.model,
+        validate=options.validate,
         on_error=options.on_error,
-        ping_line=bytes(ping_line),
+        ping_item=pings.item,
     )
     parsers = build_parsers(spec)
     pass_auth = spec.auth is not None and accepts(fn, "auth")

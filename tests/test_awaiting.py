@@ -10,19 +10,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from jsonlfn._items import line_writer, lines_writer, unvalidated_writer
 from jsonlfn._stream import Limits, Plan, prime, pump
 
 pytestmark = pytest.mark.anyio
 
-PLAN = Plan(
-    "test",
-    line_writer(Any, validate=False),
-    lines_writer(Any, validate=False),
-    unvalidated_writer(),
-    None,
-    b"",
-)
+PLAN = Plan.build("test", Any, validate=False)
 
 
 async def test_priming_timeout_carries_the_started_step_over() -> None:
@@ -106,14 +98,7 @@ async def test_unencodable_item_after_a_priming_timeout_leaves_no_half_line() ->
     class Boxed(msgspec.Struct):
         value: Any
 
-    plan = Plan(
-        "test",
-        line_writer(Boxed, validate=False),
-        lines_writer(Boxed, validate=False),
-        unvalidated_writer(),
-        None,
-        b"",
-    )
+    plan = Plan.build("test", Boxed, validate=False)
 
     async def slow_then_bad() -> AsyncIterator[Any]:
         await asyncio.sleep(0.05)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jsonlfn._errors import InvalidItem
-from jsonlfn._items import line_writer, lines_writer, unvalidated_writer
+from jsonlfn._items import line_writer
 from jsonlfn._stream import Limits, Plan, prime, pump
 
 
@@ -26,14 +26,7 @@ def plan(model: Any) -> Plan:
     def on_error(exc: Exception) -> dict[str, str]:
         return {"error": type(exc).__name__}
 
-    return Plan(
-        "prop",
-        line_writer(model, validate=True),
-        lines_writer(model, validate=True),
-        unvalidated_writer(),
-        on_error,
-        b"",
-    )
+    return Plan.build("prop", model, validate=True, on_error=on_error)
 
 
 GOOD = st.builds(lambda i, t: {"id": i, "tags": t}, st.integers(0, 10**6), st.lists(st.text()))

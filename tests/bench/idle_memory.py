@@ -17,7 +17,7 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
-from jsonlfn._items import line_writer, lines_writer, unvalidated_writer
+from jsonlfn._items import unvalidated_writer
 from jsonlfn._spec import Ping
 from jsonlfn._stream import Limits, Plan, Primed, pump
 
@@ -36,14 +36,7 @@ async def consume(lines: AsyncIterator[bytes]) -> None:
 
 async def measure(every: float | None) -> float:
     release = asyncio.Event()
-    plan = Plan(
-        "idle",
-        line_writer(Any, validate=False),
-        lines_writer(Any, validate=False),
-        unvalidated_writer(),
-        None,
-        b"",
-    )
+    plan = Plan.build("idle", Any, validate=False)
     unvalidated_writer()(Ping(), bytearray())
     gc.collect()
     before = tracemalloc.get_traced_memory()[0]

@@ -1,7 +1,7 @@
 """The jsonlfn benchmark: `make bench` (or `python -m tests.bench.run --help`).
 
 Starts one uvicorn process (uvloop + httptools, one worker) per server under test and
-measures them interleaved, several repetitions, reporting medians:
+measures them interleaved, five repetitions by default, reporting medians:
 
   A  one long stream: items/s and the server's CPU µs per item
   B  many short streams (10 items) under concurrent load: req/s, p50, p99
@@ -357,7 +357,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scenarios", default="ABCDE", help="which to run, e.g. AC")
     parser.add_argument(
         "--servers",
