@@ -158,8 +158,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
     batch = bytearray(primed.head)
     pending = _Pending(batch, plan.write_lines, limits.batch_bytes)
     items = pending.items
-    halt = [False]  # set while abandoning: _fill stops at the next item
-    fill = _fill(primed, pending, halt)
+    fill = _fill(primed, pending)
     advance = fill.send
     every = limits.ping_every
     send = SendTimer(plan.name, limits.send_timeout)
@@ -168,7 +167,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
     awaited: Any = None
     waiting = False  # _fill is suspended inside the stream function's await
     task = asyncio.current_task()
-    expiry = _Expiry(task, limits.ends_at)
+    expiry = _NEVER if limits.ends_at is None else _Expiry(task, limits.ends_at)
     if task is not None:
         track(task)
     try:
@@ -212,7 +211,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
         expiry.cancel()
         send.stop()
         try:
-            await _stop(fill, primed.agen, awaited, waiting, halt)
+            await _stop(fill, primed.agen, awaited, waiting, pending)
         finally:
             if task is not None:
                 untrack(task)  # whatever happened: a stale entry would eat a MAX_STREAMS slot
@@ -226,7 +225,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
             send.stop()  # also when closed here: the timer must not outlive the stream
 
 
-async def _fill(primed: Primed, pending: _Pending, halt: list[bool]) -> None:
+async def _fill(primed: Primed, pending: _Pending) -> None:
     """Collect the function's items in ``pending``, writing them into the batch a chunk
     at a time, and pausing with ``_FULL`` when the batch is full."""
     items, batch, limit = pending.items, pending.batch, pending.limit
@@ -237,7 +236,7 @@ async def _fill(primed: Primed, pending: _Pending, halt: list[bool]) -> None:
             return
     chunk = pending.chunk
     async for item in primed.agen:
-        if halt[0]:
+        if pending.halted:
             return  # being abandoned, yet the function carries on: stop it here
         items.append(item)
         if len(items) >= chunk:
@@ -259,7 +258,7 @@ MAX_CHUNK = 64
 class _Pending:
     """Items that were ready, waiting to be written into the batch together."""
 
-    __slots__ = ("batch", "chunk", "items", "limit", "write_lines")
+    __slots__ = ("batch", "chunk", "halted", "items", "limit", "write_lines")
 
     def __init__(self, batch: bytearray, write_lines: LinesWriter, limit: int) -> None:
         self.items: list[Any] = []
@@ -267,6 +266,7 @@ class _Pending:
         self.write_lines = write_lines
         self.limit = limit
         self.chunk = _chunk_size(len(batch), 1, limit) if batch else 1
+        self.halted = False  # set while abandoning: _fill stops at the next item
 
     def write(self) -> None:
         """Append the items' lines; on a failing item, raise after those before it."""
@@ -318,6 +318,9 @@ class _Expiry:
             self._handle.cancel()
 
 
+_NEVER = _Expiry(None, None)  # shared by the streams whose credentials never expire
+
+
 @types.coroutine
 def _pause() -> Generator[Any, None, None]:
     yield _FULL
@@ -328,11 +331,11 @@ async def _stop(
     agen: AsyncGenerator[Any, None],
     awaited: Any,
     waiting: bool,
-    halt: list[bool],
+    pending: _Pending,
 ) -> None:
     """Stop ``_fill`` wherever it is (``waiting``: inside the function's await on
     ``awaited``), then close the stream function."""
-    halt[0] = True
+    pending.halted = True
     if waiting:
         await abandon(fill, awaited)
     else:
