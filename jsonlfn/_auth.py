@@ -50,6 +50,12 @@ class AuthOptions:
     backends: tuple[AuthBackend, ...]
     scopes: frozenset[str]
 
+    @property
+    def needs_middleware(self) -> bool:
+        """Whether a backend relies on middleware (``SessionAuth``): ``registry.asgi()``
+        then leaves the route on Django's handler."""
+        return any(getattr(backend, "needs_middleware", False) for backend in self.backends)
+
 
 def check_backends(backends: Iterable[object], scopes: Iterable[str]) -> AuthOptions:
     found = tuple(backends)

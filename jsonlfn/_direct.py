@@ -143,7 +143,9 @@ async def _respond(
         await send(_start(opened.media_type, request.scope.get("http_version") == "1.1"))
         await _send_lines(opened, send, watch)
     except asyncio.CancelledError:
-        if not (watch.left or task in TIMED_OUT) or task.uncancel():
+        stalled = task in TIMED_OUT
+        TIMED_OUT.discard(task)
+        if not (watch.left or stalled) or task.uncancel():
             raise  # cancelled by the server, not because the client left or stalled
     except OSError:
         pass  # the client left during a send (servers raise OSError subclasses)

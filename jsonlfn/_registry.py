@@ -123,8 +123,8 @@ class Registry:
 
         >>> application = registry.asgi(get_asgi_application())
 
-        Requests that resolve to a route of this registry are served directly: about 5x
-        the requests per second on short streams. Middleware does not run for them;
+        Requests that resolve to a route of this registry are served directly: several
+        times the requests per second on short streams. Middleware does not run for them;
         register a route with ``direct=False`` to keep it on Django's path. Every other
         request (other views, admin, websockets, lifespan) reaches ``app`` unchanged.
         See README, "Serving without Django's handler".
@@ -199,9 +199,8 @@ class Registry:
 
 
 def _needs_middleware(fn: StreamFunction) -> bool:
-    """Whether an auth backend of ``fn`` relies on middleware (``SessionAuth``)."""
     auth = get_spec(fn).auth
-    return auth is not None and any(getattr(b, "needs_middleware", False) for b in auth.backends)
+    return auth is not None and bool(auth.needs_middleware)
 
 
 def _mounted_routes(ours: dict[int, str]) -> dict[str, str]:
