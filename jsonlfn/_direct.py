@@ -33,9 +33,9 @@ from django.http import HttpResponse
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
 from jsonlfn import _lifecycle
-from jsonlfn._awaiting import TIMED_OUT
 from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, ServerError
 from jsonlfn._response import STREAM_HEADERS
+from jsonlfn._sendtimer import TIMED_OUT
 from jsonlfn._view import Methods, Opened, open_stream
 
 Scope = MutableMapping[str, Any]

@@ -1,23 +1,15 @@
-"""The hot path: run the stream function, batch its lines, clean up after it.
+"""The stream loop: prime the function, send its lines in batches, end it cleanly.
 
-About 90% of a naive stream's cost is one ASGI message and one socket write per line.
-jsonlfn batches the lines that are ready together, and flushes the batch the moment the
-function is about to wait, so a slow producer's lines are never held back.
+The stream function runs in a Task of its own (``_producer``), so it sees exactly what
+a coroutine of a plain Task sees. This loop runs in the server's task: it waits until
+the function has produced something, then sends every line written by then as one
+batch. It is woken at the first item after it began to wait and runs on the next loop
+turn, once the function is suspended, so lines that were ready together leave in one
+write and a slow producer's lines are never held back.
 
-To see that moment, one small coroutine (``_fill``) iterates the function with a
-native ``async for`` and is itself driven by hand with ``send(None)``. It gives control
-back in two cases only: the function awaits something (a future comes up the chain:
-flush, then hand the future to the event loop), or the batch is full (a private marker:
-flush, then let the event loop turn once, so a function that never awaits cannot starve
-the server). Ready items cost a native iteration, with no exception and no task per item.
-Driving each ``__anext__()`` step by hand instead measured 0.15 µs per item against
-0.05 µs for the native loop.
-
-Ready items are not encoded one by one: ``_fill`` collects them, and they are validated
-and encoded a chunk at a time (``_items.lines_writer``), at the latest just before a
-flush. Per item that is less than half the cost of one call each.
-
-Pings and the send timeout use loop timers while the function waits, never a task.
+About 90% of a naive stream's cost is one ASGI message and one socket write per line;
+a ready item costs here one ``list.append`` and a length check in the function's Task,
+no task and no exception. Pings and the send timeout use loop timers, never a task.
 """
 
 from __future__ import annotations
@@ -26,21 +18,16 @@ import asyncio
 import dataclasses
 import logging
 import time
-import types
-from collections.abc import AsyncGenerator, Coroutine, Generator
+from collections.abc import AsyncGenerator
 from typing import Any
 
-import msgspec
-
-from jsonlfn._awaiting import SendTimer, Step, abandon, close, resume, settled, suspend
-from jsonlfn._errors import InvalidItem, validation_detail
 from jsonlfn._items import LinesWriter, Writer, line_writer, lines_writer, unvalidated_writer
+from jsonlfn._producer import Producer
+from jsonlfn._sendtimer import SendTimer
 from jsonlfn._shutdown import stopping, track, untrack
 from jsonlfn._spec import OnError
 
 logger = logging.getLogger("jsonlfn")
-
-_FULL = object()  # what _fill yields to its driver when the batch is full
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,120 +76,67 @@ class Limits:
     ends_at: float | None = None  # Unix time the stream must end (an expiring token)
 
 
-@dataclasses.dataclass(slots=True)
-class Primed:
-    """A stream function run up to its first line, or until priming timed out."""
-
-    agen: AsyncGenerator[Any, None]
-    head: bytes = b""
-    step: Step | None = None  # started but unfinished __anext__() ...
-    awaited: Any = None  # ... and what it waits for
-
-
-async def prime(agen: AsyncGenerator[Any, None], plan: Plan, patience: float | None) -> Primed:
-    """Run ``agen`` to its first item, waiting at most ``patience`` seconds for it.
+async def prime(
+    agen: AsyncGenerator[Any, None], plan: Plan, limits: Limits, patience: float | None
+) -> Producer:
+    """Start ``agen`` in its own Task and wait at most ``patience`` seconds for its first
+    line.
 
     Raises whatever the function raises before its first item, and ``InvalidItem`` when
-    that item does not match the model. On timeout the started step is carried over to
-    ``pump``, never cancelled or restarted.
+    that item does not match the model. On timeout the function runs on, never
+    cancelled or restarted, and ``pump`` sends its lines when they come.
     """
-    loop = asyncio.get_running_loop()
-    deadline = None if patience is None else loop.time() + patience
-    step: Step | None = agen.__anext__()
-    awaited: Any = None
+    producer = Producer(agen, plan.write, plan.write_lines, limits.batch_bytes, plan.name)
     try:
-        while step is not None:
-            try:
-                awaited = step.send(None)
-            except StopIteration as ready:
-                item = ready.value
-                break
-            except StopAsyncIteration:
-                return Primed(agen)
-            except BaseException:
-                step = None
-                raise
-            left = None if deadline is None else deadline - loop.time()
-            if not await settled(awaited, left):
-                return Primed(agen, b"", step, awaited)
+        if patience is None or patience > 0:
+            await producer.waiter(patience)
     except BaseException:
-        await close(agen, step, awaited)
+        await producer.stop()
         raise
-    return await _first_line(agen, plan, item)
+    producer.priming = False  # a first item after the patience is a mid-stream item
+    if not producer.batch and producer.task.done():
+        failure = producer.failure()
+        if failure is not None:
+            raise failure
+    return producer
 
 
-async def _first_line(agen: AsyncGenerator[Any, None], plan: Plan, item: Any) -> Primed:
-    head = bytearray()
-    try:
-        plan.write(item, head)
-    except msgspec.ValidationError as exc:
-        await close(agen, None, None)
-        msg, path = validation_detail(exc)
-        raise InvalidItem(
-            f"The first item does not match the model: {msg}", loc=["item", *path]
-        ) from exc
-    except BaseException:
-        await close(agen, None, None)
-        raise
-    return Primed(agen, bytes(head))
-
-
-async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the module doc
-    primed: Primed, plan: Plan, limits: Limits, ended: list[bool] | None = None
+async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle stream
+    producer: Producer, plan: Plan, limits: Limits, ended: list[bool] | None = None
 ) -> AsyncGenerator[bytes, None]:
-    """Yield the stream's bytes in batches of whole lines, closing the function at the end.
+    """Yield the stream's bytes in batches of whole lines, ending the function at the end.
 
-    ``ended[0]`` becomes true before the last batch is yielded (the function is closed
+    ``ended[0]`` becomes true before the last batch is yielded (the function has ended
     by then), so a server can send that batch as the end of the response.
     """
-    batch = bytearray(primed.head)
-    pending = _Pending(batch, plan.write_lines, limits.batch_bytes)
-    items = pending.items
-    fill = _fill(primed, pending)
-    advance = fill.send
     every = limits.ping_every
     send = SendTimer(plan.name, limits.send_timeout)
     loop = asyncio.get_running_loop()
     written = loop.time()  # when the last line left, for pings
-    awaited: Any = None
-    waiting = False  # _fill is suspended inside the stream function's await
     task = asyncio.current_task()
     expiry = _NEVER if limits.ends_at is None else _Expiry(task, limits.ends_at)
     if task is not None:
         track(task)
+    last = b""
     try:
         while True:
-            try:
-                awaited = advance(None)
-            except StopIteration:
-                waiting = False
+            if producer.items:  # fewer than a chunk, left when the function suspended
+                producer.write()
+            if producer.batch:
+                lines = producer.take()
+            elif producer.task.done():
                 break
-            except BaseException:
-                waiting = False  # _fill raised: it is finished, there is nothing to abandon
-                raise
-            waiting = awaited is not _FULL
-            if items:  # an invalid item raises here, with waiting as it is
-                pending.write()
-            if batch:
-                send.start()
-                yield bytes(batch)
-                send.stop()
-                batch.clear()
-                written = loop.time()
-            if not waiting:
-                await suspend(None)  # one loop turn per full batch: disconnects, others
-            elif every is None:
-                await suspend(awaited)
+            elif await producer.waiter(None if every is None else written + every - loop.time()):
+                continue  # an item, or the end
             else:
-                while not await settled(awaited, written + every - loop.time()):
-                    send.start()
-                    yield plan.ping_line
-                    send.stop()
-                    written = loop.time()
-        if items:
-            pending.write()
-    except Exception as exc:  # from the function, validation or encoding
-        batch += _last_words(plan, _write_ready(pending, exc))
+                lines = plan.ping_line
+            send.start()
+            yield lines
+            send.stop()
+            written = loop.time()
+        last = _last_words(plan, producer.failure())
+    except Exception as exc:  # an item that fails validation or encoding
+        last = _last_words(plan, exc)
     except asyncio.CancelledError:
         if not (stopping() or expiry.expired) or task is None:
             raise  # the client left: nothing more to send
@@ -210,91 +144,25 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop on purpose: see the mo
     finally:
         expiry.cancel()
         send.stop()
-        try:
-            await _stop(fill, primed.agen, awaited, waiting, pending)
-        finally:
-            if task is not None:
-                untrack(task)  # whatever happened: a stale entry would eat a MAX_STREAMS slot
+        await _end(producer, task)
     if ended is not None:
         ended[0] = True
-    if batch:
+    final = producer.take() + last
+    if final:
         send.start()
         try:
-            yield bytes(batch)
+            yield final
         finally:
             send.stop()  # also when closed here: the timer must not outlive the stream
 
 
-async def _fill(primed: Primed, pending: _Pending) -> None:
-    """Collect the function's items in ``pending``, writing them into the batch a chunk
-    at a time, and pausing with ``_FULL`` when the batch is full."""
-    items, batch, limit = pending.items, pending.batch, pending.limit
-    if primed.step is not None:  # priming timed out mid-step: finish that step first
-        try:
-            items.append(await resume(primed.step, primed.awaited))
-        except StopAsyncIteration:
-            return
-    chunk = pending.chunk
-    async for item in primed.agen:
-        if pending.halted:
-            return  # being abandoned, yet the function carries on: stop it here
-        items.append(item)
-        if len(items) >= chunk:
-            pending.write()
-            chunk = pending.chunk
-            if len(batch) >= limit:
-                await _pause()
-
-
-# Items written together. Fewer cost more calls per item; more keep enough young objects
-# (each item, its containers, the Struct validated from it) alive at once that the
-# garbage collector's generation-0 runs (every 700 allocations) find survivors to
-# promote, and older generations get collected far more often. On the benchmark item
-# (4 containers with its Struct), per item: 16 items 0.55 µs, 64 0.49, 128 0.48, 256 0.69
-# with the collector on, 0.47 with it off. 64 leaves room for items with more containers.
-MAX_CHUNK = 64
-
-
-class _Pending:
-    """Items that were ready, waiting to be written into the batch together."""
-
-    __slots__ = ("batch", "chunk", "halted", "items", "limit", "write_lines")
-
-    def __init__(self, batch: bytearray, write_lines: LinesWriter, limit: int) -> None:
-        self.items: list[Any] = []
-        self.batch = batch
-        self.write_lines = write_lines
-        self.limit = limit
-        self.chunk = _chunk_size(len(batch), 1, limit) if batch else 1
-        self.halted = False  # set while abandoning: _fill stops at the next item
-
-    def write(self) -> None:
-        """Append the items' lines; on a failing item, raise after those before it."""
-        items = self.items
-        before = len(self.batch)
-        try:
-            self.write_lines(items, self.batch)
-        finally:
-            count = len(items)
-            items.clear()
-        self.chunk = _chunk_size(len(self.batch) - before, count, self.limit)
-
-
-def _write_ready(pending: _Pending, exc: Exception) -> Exception:
-    """Write the items that came before ``exc``; the first of them that fails is then
-    what ended the stream (written one by one, it would have failed first)."""
-    if pending.items:
-        try:
-            pending.write()
-        except Exception as earlier:
-            return earlier
-    return exc
-
-
-def _chunk_size(line_bytes: int, lines: int, limit: int) -> int:
-    """How many items to collect: about a batch of lines of this size, within bounds."""
-    average = line_bytes // lines or 1
-    return max(1, min(MAX_CHUNK, limit // average))
+async def _end(producer: Producer, task: asyncio.Task[Any] | None) -> None:
+    """End the function's Task, then stop counting the stream as live."""
+    try:
+        await producer.stop()
+    finally:
+        if task is not None:
+            untrack(task)  # whatever happened: a stale entry would eat a MAX_STREAMS slot
 
 
 class _Expiry:
@@ -321,30 +189,10 @@ class _Expiry:
 _NEVER = _Expiry(None, None)  # shared by the streams whose credentials never expire
 
 
-@types.coroutine
-def _pause() -> Generator[Any, None, None]:
-    yield _FULL
-
-
-async def _stop(
-    fill: Coroutine[Any, Any, None],
-    agen: AsyncGenerator[Any, None],
-    awaited: Any,
-    waiting: bool,
-    pending: _Pending,
-) -> None:
-    """Stop ``_fill`` wherever it is (``waiting``: inside the function's await on
-    ``awaited``), then close the stream function."""
-    pending.halted = True
-    if waiting:
-        await abandon(fill, awaited)
-    else:
-        fill.close()  # paused at _FULL, finished, or never started: nothing runs
-    await close(agen, None, None)
-
-
-def _last_words(plan: Plan, exc: Exception) -> bytes:
+def _last_words(plan: Plan, exc: Exception | None) -> bytes:
     """The replacement line ``on_error`` offers for a mid-stream failure, or nothing."""
+    if exc is None:
+        return b""
     if plan.on_error is None:
         logger.error("Stream %s failed mid-stream; ended it cleanly", plan.name, exc_info=exc)
         return b""

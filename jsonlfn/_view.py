@@ -16,7 +16,6 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from jsonlfn._auth import AuthOptions, Identity, authenticate
-from jsonlfn._awaiting import close
 from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, Unavailable
 from jsonlfn._negotiation import JSONL_TYPES, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
@@ -171,12 +170,12 @@ async def open_stream(
     if identity is not None and identity.expires_at is not None:
         limits = dataclasses.replace(limits, ends_at=identity.expires_at)
     agen = endpoint.fn(request, **path, **kwargs)
-    primed = await prime(agen, endpoint.plan, patience if asgi else None)
+    producer = await prime(agen, endpoint.plan, limits, patience if asgi else None)
     ended = [False]
     if request.method == "HEAD":
-        await close(primed.agen, primed.step, primed.awaited)
+        await producer.stop()
         return Opened(media_type, None, ended)
-    return Opened(media_type, pump(primed, endpoint.plan, limits, ended), ended)
+    return Opened(media_type, pump(producer, endpoint.plan, limits, ended), ended)
 
 
 def _check_capacity() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from jsonlfn import (
 )
 from jsonlfn._shutdown import LIVE
 from tests.keys import IDP, JWKS_URL
+from tests.semantics import CASES, report
 from tests.tracker import tracker
 
 registry = Registry(title="Test streams", version="0")
@@ -313,10 +315,25 @@ async def dropping(request: Any, last_event_id: int | None) -> AsyncIterator[Tic
         yield Tick(i)
     if start + 3 <= 10:
         await asyncio.sleep(0.05)  # let the three lines reach the client first
-        task = asyncio.current_task()
-        assert task is not None
-        task.cancel()  # as if the connection died: uvicorn cuts it, no final chunk
+        cut_connection(int(request.META["REMOTE_PORT"]))  # no final chunk
         await asyncio.sleep(1)
+
+
+def cut_connection(peer_port: int) -> None:
+    """Shut down this process's socket whose peer is ``peer_port``, as a dying network
+    would: the client reads the end of the connection without the final chunk."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue  # not a socket
+        with sock:
+            try:
+                inet = sock.family in (socket.AF_INET, socket.AF_INET6)
+                if inet and sock.getpeername()[1] == peer_port:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # a listening or unconnected socket
 
 
 @registry.get("pinged-15/")
@@ -376,3 +393,22 @@ async def orm(request: Any) -> AsyncIterator[int]:
     from django.contrib.contenttypes.models import ContentType
 
     yield await ContentType.objects.acount()
+
+
+def _semantics_at(route: str, *decorators: Callable[[Any], Any]) -> None:
+    """Serves every case of ``tests.semantics`` at ``route`` + ``<case>/``."""
+
+    async def semantics(request: Any, case: str) -> AsyncIterator[Any]:
+        if case not in CASES:
+            raise HttpError(404, f"no case {case!r}")
+        async for item in CASES[case]():
+            yield item
+
+    semantics.__name__ = semantics.__qualname__ = route.strip("/").replace("-", "_")
+    stream = jsonl_stream(on_error=report)
+    for decorate in (registry.get(route + "<str:case>/"), stream, *decorators):
+        decorate(semantics)
+
+
+_semantics_at("semantics/")
+_semantics_at("semantics-pinged/", ping(every=0.01))

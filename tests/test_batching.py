@@ -74,7 +74,7 @@ async def served(
 
     the_plan = plan(Item)
     try:
-        primed = await prime(function(), the_plan, None)
+        primed = await prime(function(), the_plan, Limits(batch_bytes), None)
     except InvalidItem:  # before the first item these are error responses (422, 500)
         return b'{"error":"ValidationError"}\n'
     except RuntimeError:

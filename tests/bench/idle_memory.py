@@ -3,9 +3,9 @@
 python -m tests.bench.idle_memory    (by hand; RSS in the benchmark's scenario C is
 noisier, since it also counts sockets, buffers and the allocator's slack)
 
-Runs N idle streams in one event loop, each parked in the function's own await after
-its first line, and compares traced memory against the same streams without jsonlfn's
-loop: the difference is what jsonlfn adds per idle stream.
+Runs N idle streams in one event loop, each parked in the function's own await (in
+its own Task) after its first line, and compares traced memory against the same
+streams without jsonlfn's loop: the difference is what jsonlfn adds per idle stream.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from jsonlfn._items import unvalidated_writer
 from jsonlfn._spec import Ping
-from jsonlfn._stream import Limits, Plan, Primed, pump
+from jsonlfn._stream import Limits, Plan, prime, pump
 
 STREAMS = 1000
 
@@ -29,8 +29,9 @@ async def idle(release: asyncio.Event) -> AsyncIterator[dict[str, int]]:
     await release.wait()
 
 
-async def consume(lines: AsyncIterator[bytes]) -> None:
-    async for _ in lines:
+async def serve(release: asyncio.Event, plan: Plan, limits: Limits) -> None:
+    producer = await prime(idle(release), plan, limits, 0.0)
+    async for _ in pump(producer, plan, limits):
         pass
 
 
@@ -42,9 +43,8 @@ async def measure(every: float | None) -> float:
     before = tracemalloc.get_traced_memory()[0]
     tasks = []
     for _ in range(STREAMS):
-        primed = Primed(idle(release))
-        lines = pump(primed, plan, Limits(61440, every, None))
-        tasks.append(asyncio.create_task(consume(lines)))
+        limits = Limits(61440, every, None)
+        tasks.append(asyncio.create_task(serve(release, plan, limits)))
     await asyncio.sleep(0.2)  # every stream is now parked in release.wait()
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - before

@@ -1,5 +1,5 @@
-"""Driving a stream function by hand: carry-over from priming, and finishing an
-abandoned step so the function's ``finally`` runs (Python 3.11 and 3.12+)."""
+"""The stream function's own Task: it runs on past a priming timeout, and however the
+stream ends, the function is ended as a cancelled Task is, its ``finally`` run."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from jsonlfn._stream import Limits, Plan, prime, pump
 pytestmark = pytest.mark.anyio
 
 PLAN = Plan.build("test", Any, validate=False)
+LIMITS = Limits(1024)
 
 
-async def test_priming_timeout_carries_the_started_step_over() -> None:
+async def test_the_function_runs_on_past_a_priming_timeout() -> None:
     started = 0
 
     async def slow() -> AsyncIterator[int]:
@@ -27,10 +28,10 @@ async def test_priming_timeout_carries_the_started_step_over() -> None:
         yield 1
         yield 2
 
-    primed = await prime(slow(), PLAN, 0.01)
-    assert primed.head == b""
-    assert primed.step is not None
-    assert [chunk async for chunk in pump(primed, PLAN, Limits(1024))] == [b"1\n2\n"]
+    producer = await prime(slow(), PLAN, LIMITS, 0.01)
+    assert producer.batch == b""
+    assert not producer.task.done()
+    assert [chunk async for chunk in pump(producer, PLAN, LIMITS)] == [b"1\n2\n"]
     assert started == 1
 
 
@@ -45,7 +46,7 @@ async def test_closing_the_stream_mid_await_runs_async_finally() -> None:
             await asyncio.sleep(0)
             log.append("finally")
 
-    lines = pump(await prime(parked(), PLAN, 1.0), PLAN, Limits(1024))
+    lines = pump(await prime(parked(), PLAN, LIMITS, 1.0), PLAN, LIMITS)
     assert await lines.__anext__() == b"1\n"  # flushed because the function now waits
     await lines.aclose()
     assert log == ["finally"]
@@ -66,7 +67,7 @@ async def test_a_function_that_swallows_cancellation_is_still_closed() -> None:
         finally:
             log.append("finally")
 
-    lines = pump(await prime(stubborn(), PLAN, 1.0), PLAN, Limits(1024))
+    lines = pump(await prime(stubborn(), PLAN, LIMITS, 1.0), PLAN, LIMITS)
     assert await lines.__anext__() == b"1\n"
     await lines.aclose()
     assert log == ["cancelled", "finally"]
@@ -83,7 +84,7 @@ async def test_cancelling_the_task_closes_the_function() -> None:
             log.append("finally")
 
     async def consume() -> None:
-        async for _ in pump(await prime(parked(), PLAN, 1.0), PLAN, Limits(1024)):
+        async for _ in pump(await prime(parked(), PLAN, LIMITS, 1.0), PLAN, LIMITS):
             pass
 
     task = asyncio.create_task(consume())
@@ -104,6 +105,6 @@ async def test_unencodable_item_after_a_priming_timeout_leaves_no_half_line() ->
         await asyncio.sleep(0.05)
         yield Boxed(value=object())  # msgspec writes part of it before failing
 
-    primed = await prime(slow_then_bad(), plan, 0.01)
-    assert primed.step is not None  # the failing item is the carried-over step's
-    assert [chunk async for chunk in pump(primed, plan, Limits(1024))] == []
+    producer = await prime(slow_then_bad(), plan, LIMITS, 0.01)
+    assert not producer.task.done()  # the failing item comes after priming gave up
+    assert [chunk async for chunk in pump(producer, plan, LIMITS)] == []
