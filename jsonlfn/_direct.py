@@ -140,8 +140,8 @@ async def _respond(
             await _send_response(exc.response(), send)
             return
         started = True
-        await send(_start(opened.media_type, request.scope.get("http_version") == "1.1"))
-        await _send_lines(opened, send, watch)
+        http11 = request.scope.get("http_version") == "1.1"
+        await _send_stream(opened, http11, send, watch)
     except asyncio.CancelledError:
         stalled = task in TIMED_OUT
         TIMED_OUT.discard(task)
@@ -158,19 +158,21 @@ async def _respond(
         watch.stop()
 
 
-async def _send_lines(opened: Opened, send: Send, watch: _ClientWatch) -> None:
-    """Send each batch; the last one ends the response (one write, not two)."""
+async def _send_stream(opened: Opened, http11: bool, send: Send, watch: _ClientWatch) -> None:
+    """Send the headers, then each batch; the last one ends the response (one write)."""
     lines, ended = opened.lines, opened.ended
     last = b""
-    if lines is not None:  # None: HEAD
-        try:
+    try:
+        await send(_start(opened.media_type, http11))
+        if lines is not None:  # None: HEAD
             async for batch in lines:
                 if ended[0]:
                     last = batch
                     break
                 await send({"type": "http.response.body", "body": batch, "more_body": True})
-        finally:
-            await lines.aclose()
+    finally:
+        if lines is not None:
+            await lines.aclose()  # also when the headers never left: the function ends
     watch.stop()  # the server reports the finished response as a disconnect
     await send({"type": "http.response.body", "body": last, "more_body": False})
 

@@ -18,6 +18,7 @@ lets other tasks run while a function that never awaits keeps producing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -52,6 +53,7 @@ class Producer:
         "chunk",
         "items",
         "limit",
+        "owned",
         "priming",
         "task",
     )
@@ -69,6 +71,7 @@ class Producer:
         self.limit = limit
         self.chunk = 1  # items that make the Task stop to write them (1: wake the loop)
         self.priming = True  # the first item is still to be written (an error: 422)
+        self.owned = False  # a stream loop runs for it, and ends it when it ends
         self._write_first = write_first
         self._write_lines = write_lines
         self._waiter: asyncio.Future[bool] | None = None  # the stream loop waits on it
@@ -167,6 +170,20 @@ class Producer:
             return failure
         return RuntimeError(f"the stream function raised {failure!r}")
 
+    def abandon(self) -> None:
+        """End the function if no stream loop ever ran for it; callable from any thread."""
+        if self.owned or self.task.done():
+            return
+        loop = self.task.get_loop()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs anyway
+            loop.call_soon_threadsafe(self._cancel)
+
+    def _cancel(self) -> None:
+        self._wake(False)
+        self._closing = True
+        self.chunk = 0  # its next item goes through _collected, which stops it
+        self.task.cancel()
+
     async def stop(self) -> None:
         """End the function as a cancelled Task ends, and wait until it has.
 
@@ -175,15 +192,12 @@ class Producer:
         """
         task = self.task
         running = not task.done()
-        self._wake(False)
-        self._closing = True
-        self.chunk = 0  # its next item goes through _collected, which stops it
+        self._cancel()
         while not task.done():
-            task.cancel()
             try:
                 await asyncio.wait((task,))
             except asyncio.CancelledError:
-                continue
+                task.cancel()
         if task.cancelled():
             return
         failure = task.exception()  # retrieved either way: asyncio logs unretrieved ones

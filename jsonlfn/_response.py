@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -20,10 +20,14 @@ class JsonlResponse(StreamingHttpResponse):
     """
 
     def __init__(
-        self, lines: AsyncIterator[bytes] | Iterable[bytes], *, media_type: str, http11: bool
+        self, lines: AsyncIterable[bytes] | Iterable[bytes], *, media_type: str, http11: bool
     ) -> None:
         super().__init__(lines, content_type=media_type)
-        self._lines = lines if isinstance(lines, AsyncIterator) else None
+        # Django took the server's iterator from ``lines.__aiter__()`` (and registered
+        # ``lines.close`` to run when the response is closed).
+        self._lines: AsyncIterator[Any] | None = getattr(self, "_iterator", None)
+        if not self.is_async:
+            self._lines = None
         for name, value in STREAM_HEADERS.items():
             self[name] = value
         if http11:
@@ -31,8 +35,8 @@ class JsonlResponse(StreamingHttpResponse):
 
     def __aiter__(self) -> AsyncIterator[Any]:
         lines = self._lines
-        untouched = lines is not None and getattr(self, "_iterator", None) is lines
-        if untouched and lines is not None:
-            return lines
-        wrapped: AsyncIterator[Any] = super().__aiter__()
-        return wrapped
+        current: object = getattr(self, "_iterator", None)
+        if lines is None or current is not lines:
+            wrapped: AsyncIterator[Any] = super().__aiter__()  # middleware replaced it
+            return wrapped
+        return lines

@@ -101,6 +101,36 @@ async def prime(
     return producer
 
 
+class Lines:
+    """A primed stream's batches (``pump``), for a server to iterate once.
+
+    When no server ever iterates them (the client left between the headers and the
+    body), the function's Task would run on: ``close()``, which Django calls when a
+    response ends, or the garbage collector then ends it.
+    """
+
+    __slots__ = ("_batches", "_producer")
+
+    def __init__(self, producer: Producer, batches: AsyncGenerator[bytes, None]) -> None:
+        self._producer = producer
+        self._batches = batches
+
+    def __aiter__(self) -> AsyncGenerator[bytes, None]:
+        return self._batches
+
+    async def aclose(self) -> None:
+        """Close the batches, and end the function if they were never iterated."""
+        await self._batches.aclose()
+        if not self._producer.owned:
+            await self._producer.stop()
+
+    def close(self) -> None:
+        """``aclose()`` for any thread, without waiting for the function to end."""
+        self._producer.abandon()
+
+    __del__ = close
+
+
 async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle stream
     producer: Producer, plan: Plan, limits: Limits, ended: list[bool] | None = None
 ) -> AsyncGenerator[bytes, None]:
@@ -109,6 +139,7 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
     ``ended[0]`` becomes true before the last batch is yielded (the function has ended
     by then), so a server can send that batch as the end of the response.
     """
+    producer.owned = True
     every = limits.ping_every
     send = SendTimer(plan.name, limits.send_timeout)
     loop = asyncio.get_running_loop()

@@ -24,7 +24,7 @@ from jsonlfn._settings import conf
 from jsonlfn._shutdown import LIVE
 from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import PingOptions, describe, get_spec
-from jsonlfn._stream import Limits, Plan, prime, pump
+from jsonlfn._stream import Limits, Lines, Plan, prime, pump
 
 StreamFunction = Callable[..., AsyncGenerator[Any, None]]
 View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
@@ -122,7 +122,7 @@ class Opened:
     """A primed stream, ready for its response headers."""
 
     media_type: str
-    lines: AsyncGenerator[bytes, None] | None  # None for HEAD: nothing follows the headers
+    lines: Lines | None  # None for HEAD: nothing follows the headers
     ended: list[bool]  # true once ``lines`` is at its last batch (see ``pump``)
 
 
@@ -175,7 +175,8 @@ async def open_stream(
     if request.method == "HEAD":
         await producer.stop()
         return Opened(media_type, None, ended)
-    return Opened(media_type, pump(producer, endpoint.plan, limits, ended), ended)
+    lines = Lines(producer, pump(producer, endpoint.plan, limits, ended))
+    return Opened(media_type, lines, ended)
 
 
 def _check_capacity() -> None:

@@ -24,6 +24,7 @@ DEMO_PATHS = [  # the demo's operations, in registration order
     "/api/orders/",
     "/api/events/",
     "/api/ticker/",
+    "/api/quotes/",
 ]
 sys.path.insert(0, str(EXAMPLES))  # the demo project is importable as `demo`
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")

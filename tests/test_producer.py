@@ -4,13 +4,16 @@ stream ends, the function is ended as a cancelled Task is, its ``finally`` run."
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
+from asgiref.sync import sync_to_async
 
-from jsonlfn._stream import Limits, Plan, prime, pump
+from jsonlfn._response import JsonlResponse
+from jsonlfn._stream import Limits, Lines, Plan, prime, pump
 
 pytestmark = pytest.mark.anyio
 
@@ -108,3 +111,42 @@ async def test_unencodable_item_after_a_priming_timeout_leaves_no_half_line() ->
     producer = await prime(slow_then_bad(), plan, LIMITS, 0.01)
     assert not producer.task.done()  # the failing item comes after priming gave up
     assert [chunk async for chunk in pump(producer, plan, LIMITS)] == []
+
+
+async def _opened(log: list[str]) -> Lines:
+    """A primed stream whose batches nobody has iterated yet."""
+
+    async def parked() -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.Event().wait()
+        finally:
+            log.append("finally")
+
+    producer = await prime(parked(), PLAN, LIMITS, 1.0)
+    return Lines(producer, pump(producer, PLAN, LIMITS))
+
+
+async def test_batches_never_iterated_end_the_function_when_closed() -> None:
+    log: list[str] = []
+    await (await _opened(log)).aclose()
+    assert log == ["finally"]
+
+
+async def test_a_response_closed_by_django_before_its_body_ends_the_function() -> None:
+    """The client left between the headers and the body: Django closes the response
+    (in a thread) without iterating it."""
+    log: list[str] = []
+    response = JsonlResponse(await _opened(log), media_type="application/jsonl", http11=True)
+    await sync_to_async(response.close)()
+    await asyncio.sleep(0.01)
+    assert log == ["finally"]
+
+
+async def test_batches_dropped_unread_end_the_function() -> None:
+    log: list[str] = []
+    lines = await _opened(log)
+    del lines
+    gc.collect()
+    await asyncio.sleep(0.01)
+    assert log == ["finally"]

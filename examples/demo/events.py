@@ -1,4 +1,4 @@
-"""The reference page's three JSON Lines endpoints, written as plain functions."""
+"""The reference page's JSON Lines endpoints and a few more, written as plain functions."""
 
 from __future__ import annotations
 
@@ -102,3 +102,22 @@ async def ticker(request: Any) -> AsyncIterator[Tick]:
         n += 1
         yield Tick(n=n)
         await asyncio.sleep(0.05)
+
+
+async def upstream_quote(delay: float) -> str:
+    """A stand-in for a slow upstream service (an HTTP API, a queue, the database)."""
+    await asyncio.sleep(delay)
+    return f"quote after {delay} s"
+
+
+@registry.get("api/quotes/")
+@jsonl_stream(model=str)
+async def quotes(request: Any) -> AsyncIterator[str]:
+    """Three quotes from a slow upstream, each given at most 0.2 s."""
+    for delay in (0.01, 5.0, 0.02):
+        try:
+            async with asyncio.timeout(0.2):
+                quote = await upstream_quote(delay)
+        except TimeoutError:
+            quote = "upstream timed out"
+        yield quote

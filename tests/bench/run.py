@@ -44,6 +44,7 @@ class Server:
     app: str
     paths: dict[str, str]
     needs: str = ""  # a module that must be importable
+    root: Path = ROOT  # the tree whose jsonlfn and tests.bench it imports
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -55,7 +56,7 @@ class Server:
             self.port = probe.getsockname()[1]
         command = [sys.executable, "-m", "uvicorn", self.app, "--port", str(self.port)]
         command += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-        command += ["--log-level", "warning", "--backlog", "4096", "--app-dir", str(ROOT)]
+        command += ["--log-level", "warning", "--backlog", "4096", "--app-dir", str(self.root)]
         self.process = subprocess.Popen(command)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -368,6 +369,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="B: load duration")
     parser.add_argument("--connections", type=int, default=64, help="B: concurrency")
     parser.add_argument("--idle", type=int, default=1000, help="C: idle connections")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the jsonlfn servers from this checkout (e.g. a `git worktree` of "
+        "main), interleaved with this tree's: before/after numbers from one run",
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "tests" / "artifacts" / "bench.json")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -379,6 +386,12 @@ def main() -> None:
         if set(s.paths) & set(args.scenarios)
         and (s.name == "plain Django" or any(w in s.name for w in wanted))
     ]
+    if args.baseline:
+        all_servers += [
+            dataclasses.replace(s, name=f"{s.name} (baseline)", root=args.baseline.resolve())
+            for s in all_servers
+            if s.name.startswith("jsonlfn")
+        ]
     try:
         for server in list(all_servers):
             try:
