@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -44,6 +45,7 @@ class Producer:
 
     __slots__ = (
         "_closing",
+        "_loop",
         "_paused",
         "_timer",
         "_waiter",
@@ -69,7 +71,11 @@ class Producer:
         self.items: list[Any] = []
         self.batch = bytearray()
         self.limit = limit
-        self.chunk = 1  # items that make the Task stop to write them (1: wake the loop)
+        # How many collected items make the Task call _collected. Three parties set it:
+        # write() to about a batch's worth, waiter() to 1 (the stream loop waits, and
+        # while it does, items and batch are empty: the next item wakes it), and
+        # _cancel() to 0 (every item stops the function).
+        self.chunk = 1
         self.priming = True  # the first item is still to be written (an error: 422)
         self.owned = False  # a stream loop runs for it, and ends it when it ends
         self._write_first = write_first
@@ -78,7 +84,8 @@ class Producer:
         self._timer: asyncio.TimerHandle | None = None  # ... at most until this fires
         self._paused: asyncio.Future[None] | None = None  # the Task waits on it: batch full
         self._closing = False
-        self.task = asyncio.get_running_loop().create_task(self._run(agen), name=name)
+        self._loop = asyncio.get_running_loop()
+        self.task = self._loop.create_task(self._run(agen), name=name)
 
     async def _run(self, agen: AsyncGenerator[Any, None]) -> None:
         items = self.items
@@ -91,31 +98,38 @@ class Producer:
             try:
                 await agen.aclose()  # finished: nothing; stopped at a yield: its finally runs
             finally:
-                self._wake()  # the loop runs next turn, when this Task is done
+                self._wake()  # the loop runs on the next turn, when this Task is done
 
     async def _collected(self) -> None:
         """Write the collected items; wake the loop if it waits; pause on a full batch."""
         if self._closing:  # the function carried on after its cancellation: stop here
             raise asyncio.CancelledError
-        self._wake()
         if self.priming:
             self._first()
         if self.items:
             self.write()
+        self._wake()  # after the writes: a failing item wakes the loop as the Task ends
         if len(self.batch) >= self.limit:
-            paused = self._paused = self.task.get_loop().create_future()
+            paused = self._paused = self._loop.create_future()
             await paused
 
     def _first(self) -> None:
+        """Write the first item alone (the stream's status depends on it)."""
         self.priming = False
-        item = self.items.pop(0)
+        batch = self.batch
+        before = len(batch)
         try:
-            self._write_first(item, self.batch)
+            self._write_first(self.items.pop(0), batch)
         except msgspec.ValidationError as exc:
+            del batch[before:]  # msgspec leaves partial bytes behind
             msg, path = validation_detail(exc)
             raise InvalidItem(
                 f"The first item does not match the model: {msg}", loc=["item", *path]
             ) from exc
+        except BaseException:
+            del batch[before:]
+            raise
+        self.chunk = _chunk_size(len(batch) - before, 1, self.limit)
 
     def write(self) -> None:
         """Append the items' lines; on a failing item, raise after those before it."""
@@ -141,7 +155,7 @@ class Producer:
         """A future the stream loop awaits: true at the next item or the end, false
         after ``within`` seconds. A future, not a coroutine: an idle stream holds no
         frame for it (about 250 bytes each, ``tests/bench/idle_memory.py``)."""
-        loop = self.task.get_loop()
+        loop = self._loop
         waiter = self._waiter = loop.create_future()
         self.chunk = 1
         if within is not None:
@@ -172,11 +186,16 @@ class Producer:
 
     def abandon(self) -> None:
         """End the function if no stream loop ever ran for it; callable from any thread."""
-        if self.owned or self.task.done():
-            return
-        loop = self.task.get_loop()
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing runs anyway
-            loop.call_soon_threadsafe(self._cancel)
+        if not self.owned:  # set once, in the loop's thread (checked again there)
+            with contextlib.suppress(RuntimeError):  # a closed loop runs nothing anyway
+                self._loop.call_soon_threadsafe(self._abandoned)
+
+    def _abandoned(self) -> None:
+        if not self.owned:
+            self.owned = True
+            running = not self.task.done()
+            self._cancel()
+            self.task.add_done_callback(functools.partial(_retrieve, running))
 
     def _cancel(self) -> None:
         self._wake(False)
@@ -188,21 +207,32 @@ class Producer:
         """End the function as a cancelled Task ends, and wait until it has.
 
         Cancelled again meanwhile (the server insists), the cancellation is passed on
-        to the function's Task, as ``Task.cancel`` passes it on to what a task awaits.
+        to the function's Task, as ``Task.cancel`` passes it on to what a task awaits,
+        and raised here once the function has ended.
         """
         task = self.task
         running = not task.done()
         self._cancel()
+        cancelled = False
         while not task.done():
             try:
                 await asyncio.wait((task,))
             except asyncio.CancelledError:
+                cancelled = True
                 task.cancel()
-        if task.cancelled():
-            return
-        failure = task.exception()  # retrieved either way: asyncio logs unretrieved ones
-        if running and failure is not None:
-            logger.error("Stream function raised while being closed", exc_info=failure)
+        _retrieve(running, task)
+        if cancelled:
+            raise asyncio.CancelledError
+
+
+def _retrieve(running: bool, task: asyncio.Task[None]) -> None:
+    """Take the ended Task's exception (asyncio logs the ones never taken); log one the
+    function raised while it was being ended (``running``: it had not ended before)."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if running and failure is not None:
+        logger.error("Stream function raised while being closed", exc_info=failure)
 
 
 def _chunk_size(line_bytes: int, lines: int, limit: int) -> int:

@@ -88,7 +88,11 @@ async def prime(
     """
     producer = Producer(agen, plan.write, plan.write_lines, limits.batch_bytes, plan.name)
     try:
-        if patience is None or patience > 0:
+        # One bare yield first: the Task's first step runs in this loop turn, and most
+        # first items are ready then. A waiter future costs one more turn (10-item
+        # streams: 25 µs each instead of 18 µs, in process).
+        await asyncio.sleep(0)
+        if not (producer.batch or producer.task.done()) and (patience is None or patience > 0):
             await producer.waiter(patience)
     except BaseException:
         await producer.stop()
@@ -172,10 +176,9 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
         if not (stopping() or expiry.expired) or task is None:
             raise  # the client left: nothing more to send
         task.uncancel()  # server stopping or token expired: end after whole lines
+        last = _write_rest(plan, producer)  # with the items yielded by now
     finally:
-        expiry.cancel()
-        send.stop()
-        await _end(producer, task)
+        await _end(producer, task, expiry, send)
     if ended is not None:
         ended[0] = True
     final = producer.take() + last
@@ -187,8 +190,22 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
             send.stop()  # also when closed here: the timer must not outlive the stream
 
 
-async def _end(producer: Producer, task: asyncio.Task[Any] | None) -> None:
-    """End the function's Task, then stop counting the stream as live."""
+def _write_rest(plan: Plan, producer: Producer) -> bytes:
+    """Write the items yielded but not written yet; on a failing one, its last words."""
+    try:
+        if producer.items:
+            producer.write()
+    except Exception as exc:
+        return _last_words(plan, exc)
+    return b""
+
+
+async def _end(
+    producer: Producer, task: asyncio.Task[Any] | None, expiry: _Expiry, send: SendTimer
+) -> None:
+    """Disarm the stream's timers, end the function's Task, stop counting it as live."""
+    expiry.cancel()
+    send.stop()
     try:
         await producer.stop()
     finally:

@@ -148,7 +148,10 @@ async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) 
     if opened.lines is None:
         return JsonlResponse(_nothing(), media_type=opened.media_type, http11=http11)
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
-        lines = [batch async for batch in opened.lines]
+        try:
+            lines = [batch async for batch in opened.lines]
+        finally:
+            await opened.lines.aclose()
         return JsonlResponse(lines, media_type=opened.media_type, http11=False)
     return JsonlResponse(opened.lines, media_type=opened.media_type, http11=http11)
 
