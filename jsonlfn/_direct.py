@@ -33,9 +33,16 @@ from django.http import HttpResponse
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
 from jsonlfn import _lifecycle
-from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, ServerError
+from jsonlfn._errors import (
+    BadRequest,
+    HttpError,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServerError,
+)
 from jsonlfn._response import STREAM_HEADERS
 from jsonlfn._sendtimer import TIMED_OUT
+from jsonlfn._settings import conf
 from jsonlfn._view import Methods, Opened, open_stream
 
 Scope = MutableMapping[str, Any]
@@ -188,10 +195,23 @@ def _check_host(request: ASGIRequest) -> None:
 
 
 async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client left; 413 past the limit."""
+    """The whole request body, or None when the client left; 413 past the limit, 408
+    when it takes longer than ``BODY_TIMEOUT`` (a client dripping it byte by byte)."""
     limit: int | None = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if limit is not None and _declared_length(scope) > limit:
+    declared = _declared_length(scope)
+    if limit is not None and declared is not None and declared > limit:
         raise PayloadTooLarge(limit)
+    timeout = conf().BODY_TIMEOUT
+    if declared == 0 or timeout is None:  # no body: servers answer receive() at once
+        return await _receive_body(receive, limit)
+    try:
+        async with asyncio.timeout(timeout):
+            return await _receive_body(receive, limit)
+    except TimeoutError:
+        raise RequestTimeout(timeout) from None
+
+
+async def _receive_body(receive: Receive, limit: int | None) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -208,11 +228,15 @@ async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _declared_length(scope: Scope) -> int:
+def _declared_length(scope: Scope) -> int | None:
+    """The body's ``Content-Length`` (0 without one), or None when it is chunked."""
+    length = 0
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
+            length = int(value) if value.isdigit() else 0
+        elif name == b"transfer-encoding":
+            return None
+    return length
 
 
 _START_HEADERS: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = {}

@@ -12,6 +12,7 @@ Two families, kept apart on purpose::
         ├── Forbidden             403  authenticated, not allowed
         ├── MethodNotAllowed      405
         ├── NotAcceptable         406  ``Accept`` names no JSON Lines type
+        ├── RequestTimeout        408  the body did not arrive in time (``registry.asgi()``)
         ├── PayloadTooLarge       413
         ├── UnsupportedMediaType  415
         ├── InvalidItem           422  the first item does not match the model
@@ -123,6 +124,19 @@ class NotAcceptable(HttpError):
             "This endpoint streams JSON Lines; send an Accept header that allows one of: "
             + ", ".join(offered),
             type="not_acceptable",
+        )
+
+
+class RequestTimeout(HttpError):
+    """408 on the direct ASGI path: the request body took longer than ``BODY_TIMEOUT``."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            408,
+            f"The request body did not arrive within {timeout:g} s",
+            type="request_timeout",
+            loc=["body"],
+            headers={"Connection": "close"},
         )
 
 

@@ -115,16 +115,35 @@ def _orjson_writer(model: Any) -> Writer:
     if model is None:
 
         def write(item: Any, batch: bytearray) -> None:
-            batch += dumps(item, default=fallback, option=option)
+            try:
+                batch += dumps(item, default=fallback, option=option)
+            except TypeError as exc:
+                batch += _wide_line(item, exc)
 
         return write
 
     convert = msgspec.convert
 
     def write_checked(item: Any, batch: bytearray) -> None:
-        batch += dumps(convert(item, model, strict=True), default=fallback, option=option)
+        value = convert(item, model, strict=True)
+        try:
+            batch += dumps(value, default=fallback, option=option)
+        except TypeError as exc:
+            batch += _wide_line(value, exc)
 
     return write_checked
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def _wide_line(value: Any, error: TypeError) -> bytes:
+    """The line msgspec writes for what orjson refused (integers beyond 64 bits, which
+    JSON allows), or orjson's ``error`` when msgspec cannot write it either."""
+    try:
+        return _encode(value) + b"\n"
+    except Exception:
+        raise error from None
 
 
 def _mentions_struct(info: msgspec.inspect.Type) -> bool:

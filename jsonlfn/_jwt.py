@@ -8,8 +8,6 @@ fetch keys refuses the request (401) instead of failing open or with a 500.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,8 +18,7 @@ from django.http import HttpRequest
 
 from jsonlfn._auth import Identity
 from jsonlfn._errors import Unauthorized
-
-logger = logging.getLogger("jsonlfn")
+from jsonlfn._jwks import KeySet
 
 _MAX_TOKEN = 8192  # bytes; a longer "token" is refused before any parsing
 _NEEDS_CRYPTO = ("RS", "PS", "ES", "Ed")
@@ -62,6 +59,8 @@ class JWTAuth:
         close_on_expiry: bool = False,
         jwks_ttl: float = 300,
         jwks_min_refresh: float = 30,
+        jwks_timeout: float = 5,
+        jwks_max_keys: int = 100,
     ) -> None:
         if [key, secret, jwks_url].count(None) != 2:
             raise ImproperlyConfigured("JWTAuth needs exactly one of key=, secret= or jwks_url=.")
@@ -75,7 +74,17 @@ class JWTAuth:
                 "JWTAuth's HMAC secret must be at least 32 bytes (RFC 7518, section 3.2)."
             )
         self._key: Any = key if key is not None else secret
-        self._jwks = _JWKS(jwks_url, jwks_ttl, jwks_min_refresh) if jwks_url else None
+        self._jwks = (
+            KeySet(
+                jwks_url,
+                ttl=jwks_ttl,
+                min_refresh=jwks_min_refresh,
+                timeout=jwks_timeout,
+                max_keys=jwks_max_keys,
+            )
+            if jwks_url
+            else None
+        )
         self._audience = (
             audience if audience is None or isinstance(audience, str) else list(audience)
         )
@@ -156,45 +165,3 @@ def _scopes(claims: dict[str, Any], claim: str | None) -> frozenset[str]:
         if isinstance(value, list):
             return frozenset(str(v) for v in value)
     return frozenset()
-
-
-class _JWKS:
-    """Keys from a JWKS URL: cached for ``ttl`` seconds, refetched once for an unknown
-    ``kid`` but at most every ``min_refresh`` seconds, so bogus kids can't hammer the IdP."""
-
-    def __init__(self, url: str, ttl: float, min_refresh: float) -> None:
-        self.url, self.ttl, self.min_refresh = url, ttl, min_refresh
-        self._keys: dict[str, Any] = {}
-        self._fetched = -float("inf")
-        self._attempted = -float("inf")
-
-    async def key_for(self, token: str) -> Any:
-        try:
-            kid = jwt.get_unverified_header(token).get("kid")
-        except jwt.PyJWTError as exc:
-            raise Unauthorized(f"Invalid token: {exc}") from exc
-        now = time.monotonic()
-        stale = now - self._fetched > self.ttl
-        unknown = kid not in self._keys and now - self._attempted >= self.min_refresh
-        if stale or unknown:
-            await self._fetch()
-        if kid not in self._keys:
-            raise Unauthorized("Invalid token: unknown signing key")
-        return self._keys[kid]
-
-    async def _fetch(self) -> None:
-        import httpx  # noqa: PLC0415 - only JWKS users need it
-
-        self._attempted = time.monotonic()  # before awaiting: concurrent misses wait it out
-        try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                response = await client.get(self.url)
-                response.raise_for_status()
-            keys = jwt.PyJWKSet.from_dict(response.json()).keys
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
-            logger.error(
-                "JWKS fetch from %s failed: %r; refusing tokens it would sign", self.url, exc
-            )
-            return
-        self._keys = {key.key_id: key.key for key in keys if key.key_id}
-        self._fetched = time.monotonic()

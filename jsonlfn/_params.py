@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest
 
 from jsonlfn._errors import (
@@ -92,7 +92,14 @@ def _query_parser(model: Any) -> Parser:
     convert = _converting(model, "query", {})
 
     def parse(request: HttpRequest) -> Any:
-        params = request.GET
+        try:
+            params = request.GET
+        except TooManyFieldsSent:
+            raise BadRequest(
+                f"Too many query parameters (more than DATA_UPLOAD_MAX_NUMBER_FIELDS, "
+                f"{settings.DATA_UPLOAD_MAX_NUMBER_FIELDS})",
+                loc=["query"],
+            ) from None
         data = {
             key: params.getlist(key) if is_many else params[key]
             for key, is_many in many.items()
@@ -140,6 +147,8 @@ def _body_parser(model: Any) -> Parser:
             raise BadRequest(msg, loc=["body", *path]) from exc
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise BadRequest(f"Request body is not valid JSON: {exc}", loc=["body"]) from exc
+        except RecursionError:  # msgspec's depth limit, also inside fields it skips
+            raise BadRequest("Request body is nested too deeply", loc=["body"]) from None
 
     return parse
 

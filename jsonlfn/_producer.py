@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from jsonlfn._capacity import Slot
 from jsonlfn._errors import InvalidItem, validation_detail
 from jsonlfn._items import LinesWriter, Writer
 
@@ -57,6 +58,7 @@ class Producer:
         "limit",
         "owned",
         "priming",
+        "slot",
         "task",
     )
 
@@ -67,6 +69,8 @@ class Producer:
         write_lines: LinesWriter,
         limit: int,
         name: str,
+        *,
+        slot: Slot | None = None,
     ) -> None:
         self.items: list[Any] = []
         self.batch = bytearray()
@@ -84,6 +88,7 @@ class Producer:
         self._timer: asyncio.TimerHandle | None = None  # ... at most until this fires
         self._paused: asyncio.Future[None] | None = None  # the Task waits on it: batch full
         self._closing = False
+        self.slot = slot  # given back once the function has ended (or been abandoned)
         self._loop = asyncio.get_running_loop()
         self.task = self._loop.create_task(self._run(agen), name=name)
 
@@ -125,6 +130,11 @@ class Producer:
             msg, path = validation_detail(exc)
             raise InvalidItem(
                 f"The first item does not match the model: {msg}", loc=["item", *path]
+            ) from exc
+        except (TypeError, ValueError, OverflowError) as exc:  # no JSON for it
+            del batch[before:]
+            raise InvalidItem(
+                f"The first item cannot be encoded as JSON: {exc}", loc=["item"]
             ) from exc
         except BaseException:
             del batch[before:]
@@ -196,6 +206,8 @@ class Producer:
             running = not self.task.done()
             self._cancel()
             self.task.add_done_callback(functools.partial(_retrieve, running))
+            if self.slot is not None:
+                self.slot.release()
 
     def _cancel(self) -> None:
         self._wake(False)
@@ -221,6 +233,8 @@ class Producer:
                 cancelled = True
                 task.cancel()
         _retrieve(running, task)
+        if self.slot is not None:
+            self.slot.release()
         if cancelled:
             raise asyncio.CancelledError
 

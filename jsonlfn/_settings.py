@@ -33,6 +33,8 @@ class Conf:
     # Refuse new streams (503 + Retry-After) while this many are open in the process.
     MAX_STREAMS: int | None = None
     RETRY_AFTER: int = 5
+    # registry.asgi(): seconds a request's whole body may take to arrive (408 after).
+    BODY_TIMEOUT: float | None = 30.0
 
 
 @functools.cache

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from jsonlfn._capacity import Slot
 from jsonlfn._items import LinesWriter, Writer, line_writer, lines_writer, unvalidated_writer
 from jsonlfn._producer import Producer
 from jsonlfn._sendtimer import SendTimer
@@ -77,7 +78,11 @@ class Limits:
 
 
 async def prime(
-    agen: AsyncGenerator[Any, None], plan: Plan, limits: Limits, patience: float | None
+    agen: AsyncGenerator[Any, None],
+    plan: Plan,
+    limits: Limits,
+    patience: float | None,
+    slot: Slot | None = None,
 ) -> Producer:
     """Start ``agen`` in its own Task and wait at most ``patience`` seconds for its first
     line.
@@ -86,7 +91,9 @@ async def prime(
     that item does not match the model. On timeout the function runs on, never
     cancelled or restarted, and ``pump`` sends its lines when they come.
     """
-    producer = Producer(agen, plan.write, plan.write_lines, limits.batch_bytes, plan.name)
+    producer = Producer(
+        agen, plan.write, plan.write_lines, limits.batch_bytes, plan.name, slot=slot
+    )
     try:
         # One bare yield first: the Task's first step runs in this loop turn, and most
         # first items are ready then. A waiter future costs one more turn (10-item

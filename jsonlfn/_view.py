@@ -16,12 +16,12 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from jsonlfn._auth import AuthOptions, Identity, authenticate
-from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, Unavailable
+from jsonlfn._capacity import Slot, admit
+from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError
 from jsonlfn._negotiation import JSONL_TYPES, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
 from jsonlfn._response import JsonlResponse
 from jsonlfn._settings import conf
-from jsonlfn._shutdown import LIVE
 from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import PingOptions, describe, get_spec
 from jsonlfn._stream import Limits, Lines, Plan, prime, pump
@@ -161,7 +161,18 @@ async def open_stream(
 ) -> Opened:
     """Everything before the response headers: capacity, negotiation, auth, request
     components, then priming. Raises ``HttpError`` for an error response instead."""
-    _check_capacity()
+    current = conf()
+    slot = admit(current.MAX_STREAMS, current.RETRY_AFTER)
+    try:
+        return await _open(endpoint, request, path, asgi, slot)
+    except BaseException:
+        slot.release()
+        raise
+
+
+async def _open(
+    endpoint: Endpoint, request: HttpRequest, path: Mapping[str, Any], asgi: bool, slot: Slot
+) -> Opened:
     media_type = negotiate(request.META.get("HTTP_ACCEPT"))
     if media_type is None:
         raise NotAcceptable(JSONL_TYPES)
@@ -173,19 +184,13 @@ async def open_stream(
     if identity is not None and identity.expires_at is not None:
         limits = dataclasses.replace(limits, ends_at=identity.expires_at)
     agen = endpoint.fn(request, **path, **kwargs)
-    producer = await prime(agen, endpoint.plan, limits, patience if asgi else None)
+    producer = await prime(agen, endpoint.plan, limits, patience if asgi else None, slot)
     ended = [False]
     if request.method == "HEAD":
         await producer.stop()
         return Opened(media_type, None, ended)
     lines = Lines(producer, pump(producer, endpoint.plan, limits, ended))
     return Opened(media_type, lines, ended)
-
-
-def _check_capacity() -> None:
-    settings = conf()
-    if settings.MAX_STREAMS is not None and len(LIVE) >= settings.MAX_STREAMS:
-        raise Unavailable(settings.RETRY_AFTER)
 
 
 async def _authenticate(endpoint: Endpoint, request: HttpRequest) -> Identity | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -412,3 +413,89 @@ def _semantics_at(route: str, *decorators: Callable[[Any], Any]) -> None:
 
 _semantics_at("semantics/")
 _semantics_at("semantics-pinged/", ping(every=0.01))
+
+
+class Admitted:
+    """How many ``slow-prime/`` functions run at once, and the most there ever were."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+
+    def leave(self) -> None:
+        self.now -= 1
+
+
+slow_primers = Admitted()
+
+
+@registry.get("slow-prime/")
+@jsonl_stream(model=int)
+async def slow_prime(request: Any) -> AsyncIterator[int]:
+    """One item after 0.3 s, counted while it runs (``MAX_STREAMS`` tests)."""
+    slow_primers.enter()
+    try:
+        await asyncio.sleep(0.3)
+        yield 1
+    finally:
+        slow_primers.leave()
+
+
+@registry.get("echo/<int:n>/")
+@jsonl_stream(model=int)
+async def echo(request: Any, n: int) -> AsyncIterator[int]:
+    """The path's integer back, however large (JSON has no limit; orjson stops at 64 bits)."""
+    yield n
+
+
+@dataclasses.dataclass
+class Loose:
+    anything: Any = None
+    either: int | str | list[Any] | None = None
+
+
+class Shape(TypedDict, total=False):
+    nested: dict[str, Any]
+    many: list[int]
+
+
+class Kinds(msgspec.Struct):
+    value: Any = None
+    choice: int | float | str | None = None
+
+
+@registry.post("bodies/struct/")
+@jsonl_stream()
+@body(Kinds)
+async def struct_body(request: Any, body: Kinds) -> AsyncIterator[Any]:
+    yield {"value": body.value, "choice": body.choice}
+
+
+@registry.post("bodies/dataclass/")
+@jsonl_stream()
+@body(Loose)
+async def dataclass_body(request: Any, body: Loose) -> AsyncIterator[Any]:
+    yield {"anything": body.anything, "either": body.either}
+
+
+@registry.post("bodies/typeddict/")
+@jsonl_stream()
+@body(Shape)
+async def typeddict_body(request: Any, body: Shape) -> AsyncIterator[Any]:
+    yield dict(body)
+
+
+_secured(  # its key set URL is set by the test that serves it (tests/test_jwks.py)
+    "secure-jwks-local/",
+    JWTAuth(
+        jwks_url="http://127.0.0.1:9/jwks.json",
+        algorithms=["RS256"],
+        jwks_min_refresh=0.5,
+        jwks_ttl=60,
+        jwks_timeout=3,
+    ),
+)

@@ -168,7 +168,7 @@ async def test_an_unencodable_first_item_fails_priming_without_half_a_line() -> 
     async def bad_first() -> AsyncIterator[Any]:
         yield Boxed(value=object())  # msgspec writes part of it before failing
 
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidItem, match="cannot be encoded"):  # a 422
         await prime(bad_first(), plan, LIMITS, 1.0)
 
 

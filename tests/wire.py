@@ -27,7 +27,28 @@ def open_request(port: int, path: str, headers: dict[str, str] | None = None) ->
 
 def fetch(port: int, path: str, headers: dict[str, str] | None = None) -> RawResponse:
     """A whole request with ``Connection: close``; the body is de-chunked."""
-    sock = open_request(port, path, {"Connection": "close", **(headers or {})})
+    return read_response(open_request(port, path, {"Connection": "close", **(headers or {})}))
+
+
+def send_request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> RawResponse:
+    """Any method with a body, ``Connection: close``; the whole response, de-chunked."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    fields = {"Host": "localhost", "Connection": "close", **(headers or {})}
+    if body:
+        fields["Content-Length"] = str(len(body))
+    head = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+    sock.sendall(f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode() + body)
+    return read_response(sock)
+
+
+def read_response(sock: socket.socket) -> RawResponse:
+    """Read until the server closes, then split and de-chunk the response."""
     data = b""
     while chunk := sock.recv(65536):
         data += chunk

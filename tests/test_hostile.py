@@ -1,0 +1,151 @@
+"""Hostile input over real sockets, on both serving paths and both of uvicorn's HTTP
+parsers (httptools and h11): a 4xx with the JSON error body, never a 500; and a
+``MAX_STREAMS`` bound that holds at every moment."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from django.test import override_settings
+
+from jsonlfn._capacity import admitted
+from jsonlfn.testing import LiveServer
+from tests.streams import slow_primers
+from tests.wire import RawResponse, fetch, send_request
+
+
+@pytest.fixture(scope="session", params=["httptools", "h11"])
+def parser_server(request: pytest.FixtureRequest, live_server: LiveServer) -> Iterator[LiveServer]:
+    """``live_server`` (each serving path), under each of uvicorn's HTTP parsers."""
+    if request.param == "httptools":
+        yield live_server
+        return
+    server = LiveServer(live_server.server.config.app, http="h11")
+    server.start()
+    yield server
+    server.stop()
+
+
+def assert_json_error(response: RawResponse, status: int, loc: list[object] | None) -> None:
+    assert response.status == status, response.body[:300]
+    assert response.headers["content-type"] == "application/json"
+    detail = orjson.loads(response.body)["detail"][0]
+    if loc is not None:
+        assert detail["loc"] == loc
+
+
+DEEP = b"[" * 1000 + b"]" * 1000
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/orders/", b'{"item":"x","quantity":1,"unknown":' + DEEP + b"}"),  # a skipped field
+        ("/bodies/struct/", b'{"value":' + DEEP + b"}"),  # an Any field
+        ("/bodies/dataclass/", b'{"either":' + DEEP + b"}"),  # a union with list[Any]
+        ("/bodies/typeddict/", b'{"nested":{"a":' + DEEP + b"}}"),
+    ],
+)
+def test_deeply_nested_json_is_400(parser_server: LiveServer, path: str, body: bytes) -> None:
+    headers = {"Content-Type": "application/json", "Accept": "application/jsonl"}
+    response = send_request(parser_server.port, "POST", path, headers, body)
+    assert_json_error(response, 400, ["body"])
+    assert b"nested too deeply" in response.body
+
+
+def test_the_demo_order_endpoint_refuses_deep_nesting(demo_server: int) -> None:
+    body = b'{"item":"tea","quantity":1,"x":' + DEEP + b"}"
+    response = send_request(
+        demo_server, "POST", "/api/orders/", {"Content-Type": "application/json"}, body
+    )
+    assert_json_error(response, 400, ["body"])
+
+
+def test_too_many_query_parameters_is_400(parser_server: LiveServer) -> None:
+    query = "&".join(f"k{i}=v" for i in range(1001))
+    response = fetch(parser_server.port, f"/count/?n=1&{query}")
+    assert_json_error(response, 400, ["query"])
+    assert b"DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.body
+
+
+@pytest.mark.parametrize("n", [2**64, 10**40])
+def test_integers_beyond_64_bits_are_written(parser_server: LiveServer, n: int) -> None:
+    response = fetch(parser_server.port, f"/echo/{n}/")
+    assert response.status == 200
+    assert response.body == str(n).encode() + b"\n"  # JSON numbers have no size limit
+
+
+def test_an_item_that_cannot_be_written_first_is_422(parser_server: LiveServer) -> None:
+    response = fetch(parser_server.port, "/unencodable/?n=0")
+    assert_json_error(response, 422, ["item"])
+
+
+def test_a_dripped_body_times_out_on_the_direct_path(direct_server: LiveServer) -> None:
+    with override_settings(JSONLFN={"BODY_TIMEOUT": 0.5}):
+        sock = socket.create_connection(("127.0.0.1", direct_server.port), timeout=10)
+        sock.sendall(
+            b"POST /orders/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        began = time.monotonic()
+        sock.settimeout(0.2)
+        data = b""
+        while not data.endswith(b"}") and time.monotonic() - began < 5:
+            try:
+                data += sock.recv(65536)
+            except TimeoutError:
+                sock.sendall(b" ")  # one byte at a time, never the whole body
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert time.monotonic() - began < 2
+    assert orjson.loads(body)["detail"][0]["type"] == "request_timeout"
+
+
+def test_max_streams_holds_at_every_moment(live_server: LiveServer) -> None:
+    """1,000 clients at once whose first item takes 0.3 s: never more than 100 admitted
+    (a sampler reads the count every millisecond), the rest 503 + Retry-After."""
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], admitted())
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample)
+    slow_primers.peak = 0
+    with override_settings(JSONLFN={"MAX_STREAMS": 100, "RETRY_AFTER": 3}):
+        sampler.start()
+        try:
+            statuses = asyncio.run(_burst(live_server.port, 1000, "/slow-prime/"))
+        finally:
+            done.set()
+            sampler.join()
+    assert peak[0] <= 100
+    assert slow_primers.peak <= 100
+    assert statuses.count(200) >= 100  # the bound admits, it doesn't only refuse
+    assert statuses.count(200) + statuses.count(503) == 1000
+    assert admitted() == 0  # every slot given back
+
+
+async def _burst(port: int, clients: int, path: str) -> list[int]:
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = await reader.read()
+        writer.close()
+        status = int(data.split(b" ", 2)[1])
+        if status == 503:
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert b"retry-after: 3" in head.lower()
+            assert orjson.loads(body)["detail"][0]["type"] == "unavailable"
+        return status
+
+    return await asyncio.gather(*(one() for _ in range(clients)))

@@ -1,0 +1,203 @@
+"""The JWKS client under a failing, slow or hostile identity provider: a real one on a
+loopback port, requests from real clients on both serving paths. Whatever it answers,
+requests get 200 or 401, and N concurrent requests make one fetch."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import orjson
+import pytest
+
+from jsonlfn import JWTAuth
+from jsonlfn._jwks import KeySet
+from jsonlfn.testing import LiveServer
+from tests.keys import IDP
+from tests.streams import registry
+
+
+class IdentityProvider:
+    """A JWKS endpoint on a free loopback port whose answer each test sets."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.body: bytes = orjson.dumps({"keys": [IDP.jwk()]})
+        self.delay = 0.0
+        self.requests = 0
+        provider = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                provider.requests += 1
+                time.sleep(provider.delay)
+                self.send_response(provider.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(provider.body)))
+                self.end_headers()
+                self.wfile.write(provider.body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, body: Any, status: int = 200, delay: float = 0.0) -> None:
+        self.body = body if isinstance(body, bytes) else orjson.dumps(body)
+        self.status, self.delay = status, delay
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[IdentityProvider]:
+    found = IdentityProvider()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+@pytest.fixture
+def keys(provider: IdentityProvider) -> KeySet:
+    """The key set of ``secure-jwks-local/``, fresh, pointed at ``provider``."""
+    backend: JWTAuth = next(
+        b
+        for route in registry.routes
+        if route.route == "secure-jwks-local/"
+        for b in route.fn.__jsonlfn__.auth.backends  # type: ignore[attr-defined]
+    )
+    found = backend._jwks = KeySet(provider.url, ttl=60, min_refresh=1.0, timeout=3)
+    provider.answer({"keys": [IDP.jwk()]})
+    provider.requests = 0
+    return found
+
+
+def token(kid: Any = IDP.kid) -> str:
+    claims = {"sub": "erin", "exp": int(time.time()) + 600}
+    if isinstance(kid, str):
+        return jwt.encode(claims, IDP.private, algorithm="RS256", headers={"kid": kid})
+    parts = [{"alg": "RS256", "typ": "JWT", "kid": kid}, claims]  # PyJWT won't write these
+    encoded = [base64.urlsafe_b64encode(orjson.dumps(part)).rstrip(b"=") for part in parts]
+    return b".".join([*encoded, b"c2lnbmF0dXJl"]).decode()
+
+
+async def concurrently(server: LiveServer, count: int, kid: Any = IDP.kid) -> list[int]:
+    headers = {"Authorization": f"Bearer {token(kid)}", "Accept": "application/jsonl"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+        responses = await asyncio.gather(
+            *(client.get("/secure-jwks-local/", headers=headers) for _ in range(count))
+        )
+    for response in responses:
+        if response.status_code != 200:
+            assert response.json()["detail"][0]["type"] == "security"
+    return [response.status_code for response in responses]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [],
+        None,
+        {"keys": "not a list"},
+        {"keys": [{**IDP.jwk(), "kid": ["a", "list"]}]},
+        {"keys": [{"kty": "nonsense", "kid": "key-1"}]},
+        {"keys": [{**IDP.jwk(), "n": "@@@"}]},
+        {"keys": [IDP.jwk()] * 101},  # more than jwks_max_keys
+    ],
+)
+def test_a_hostile_key_set_is_401_and_logged(
+    live_server: LiveServer,
+    provider: IdentityProvider,
+    keys: KeySet,
+    answer: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider.answer(answer)
+    assert asyncio.run(concurrently(live_server, 5)) == [401] * 5
+    assert provider.requests == 1
+    assert "JWKS fetch" in caplog.text
+
+
+@pytest.mark.parametrize("kid", [["a", "list"], 7, None, {"k": 1}])
+def test_a_token_whose_kid_is_not_a_string_is_401(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet, kid: Any
+) -> None:
+    assert asyncio.run(concurrently(live_server, 3, kid)) == [401] * 3
+    assert provider.requests == 0  # refused before any fetch
+
+
+def test_a_huge_key_set_is_refused_unparsed(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet
+) -> None:
+    provider.answer(b'{"keys":[' + b'{"kid":"x","kty":"RSA"},' * 100_000 + b"{}]}")
+    assert asyncio.run(concurrently(live_server, 3)) == [401] * 3
+    assert provider.requests == 1
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_a_failing_provider_gets_one_fetch_per_min_refresh(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet, status: int
+) -> None:
+    provider.answer({"error": "down"}, status=status)
+    assert asyncio.run(concurrently(live_server, 50)) == [401] * 50
+    assert asyncio.run(concurrently(live_server, 50)) == [401] * 50  # backing off
+    assert provider.requests == 1
+    time.sleep(1.1)  # past min_refresh: one more try, which succeeds
+    provider.answer({"keys": [IDP.jwk()]})
+    assert asyncio.run(concurrently(live_server, 50)) == [200] * 50
+    assert provider.requests == 2
+
+
+def test_a_slow_provider_gets_one_fetch_shared_by_every_request(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet
+) -> None:
+    provider.answer({"keys": [IDP.jwk()]}, delay=1.0)
+    began = time.monotonic()
+    assert asyncio.run(concurrently(live_server, 50)) == [200] * 50
+    assert provider.requests == 1
+    assert time.monotonic() - began < 3  # one wait, not fifty
+
+
+def test_expired_keys_keep_serving_while_one_refresh_runs(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet
+) -> None:
+    assert asyncio.run(concurrently(live_server, 1)) == [200]
+    provider.answer({"keys": [IDP.jwk()]}, delay=1.0)  # the refresh will be slow
+    keys._fetched -= 61  # past jwks_ttl
+    keys._attempted -= 61
+    began = time.monotonic()
+    assert asyncio.run(concurrently(live_server, 50)) == [200] * 50
+    assert time.monotonic() - began < 0.9  # nobody waited for the refresh
+    time.sleep(1.2)
+    assert provider.requests == 2  # the first fetch, and one refresh for all fifty
+
+
+def test_keys_older_than_twice_the_ttl_are_not_served(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet
+) -> None:
+    assert asyncio.run(concurrently(live_server, 1)) == [200]
+    provider.answer({"error": "down"}, status=500)
+    keys._fetched -= 121
+    keys._attempted -= 121
+    assert asyncio.run(concurrently(live_server, 5)) == [401] * 5
+
+
+def test_one_client_serves_every_fetch(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet
+) -> None:
+    assert asyncio.run(concurrently(live_server, 1)) == [200]
+    first = keys._client
+    keys._fetched -= 61
+    keys._attempted -= 61
+    assert asyncio.run(concurrently(live_server, 1)) == [200]
+    time.sleep(0.1)
+    assert provider.requests == 2
+    assert keys._client is first
