@@ -134,13 +134,14 @@ class StreamClient:
         *,
         method: str = "GET",
         model: Any = Any,
-        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        headers: Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]] | None = None,
         query: Mapping[str, str] | None = None,
         json: Any = None,
         content: bytes | None = None,
     ) -> AsyncIterator[StreamResponse]:
-        """Send a request; ``headers`` may be pairs (to repeat a header), ``json`` a value
-        to send as a JSON body, ``content`` raw body bytes."""
+        """Send a request; ``headers`` may be pairs (to repeat a header) and their values
+        bytes (sent as they are), ``json`` a value to send as a JSON body, ``content``
+        raw body bytes."""
         body = orjson.dumps(json) if json is not None else (content or b"")
         pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
         names = {name.lower() for name, _ in pairs}
@@ -171,7 +172,10 @@ class StreamClient:
 
 
 def _scope(
-    method: str, path: str, query: Mapping[str, str] | None, headers: list[tuple[str, str]]
+    method: str,
+    path: str,
+    query: Mapping[str, str] | None,
+    headers: list[tuple[str, str | bytes]],
 ) -> dict[str, Any]:
     route, _, query_string = path.partition("?")
     if query:
@@ -187,7 +191,8 @@ def _scope(
         "query_string": query_string.encode(),
         "root_path": "",
         "headers": [
-            (k.lower().encode(), v.encode()) for k, v in [("host", "testserver"), *headers]
+            (k.lower().encode(), v if isinstance(v, bytes) else v.encode())
+            for k, v in [("host", "testserver"), *headers]
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
