@@ -60,6 +60,18 @@ def live_server(request: pytest.FixtureRequest) -> LiveServer:
     return server
 
 
+@pytest.fixture(scope="session", params=["httptools", "h11"])
+def parser_server(request: pytest.FixtureRequest, live_server: LiveServer) -> Iterator[LiveServer]:
+    """``live_server`` (each serving path), under each of uvicorn's HTTP parsers."""
+    if request.param == "httptools":
+        yield live_server
+        return
+    server = LiveServer(live_server.server.config.app, http="h11")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def demo_server() -> Iterator[int]:
     """`make demo`'s command (uvicorn serving examples/) in a subprocess; yields its port."""

@@ -344,3 +344,16 @@ async def test_api_key_check_may_be_sync_or_async(asynchronous: bool) -> None:
     assert good.subject == "zoe"
     with pytest.raises(Exception, match="Invalid API key"):
         await backend.authenticate(RequestFactory().get("/", headers={"X-API-Key": "bad"}))
+
+
+@pytest.mark.anyio
+@respx.mock
+async def test_concurrent_requests_share_one_jwks_fetch(jwks_backend: JWTAuth) -> None:
+    async def slow_idp(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.2)
+        return httpx.Response(200, json={"keys": [IDP.jwk()]})
+
+    idp = respx.get(JWKS_URL).mock(side_effect=slow_idp)
+    responses = await asyncio.gather(*(get_jwks_stream(jwks_token()) for _ in range(30)))
+    assert [r.status_code for r in responses] == [200] * 30
+    assert idp.call_count == 1

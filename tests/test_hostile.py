@@ -8,7 +8,6 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -18,18 +17,6 @@ from jsonlfn._capacity import admitted
 from jsonlfn.testing import LiveServer
 from tests.streams import slow_primers
 from tests.wire import RawResponse, fetch, send_request
-
-
-@pytest.fixture(scope="session", params=["httptools", "h11"])
-def parser_server(request: pytest.FixtureRequest, live_server: LiveServer) -> Iterator[LiveServer]:
-    """``live_server`` (each serving path), under each of uvicorn's HTTP parsers."""
-    if request.param == "httptools":
-        yield live_server
-        return
-    server = LiveServer(live_server.server.config.app, http="h11")
-    server.start()
-    yield server
-    server.stop()
 
 
 def assert_json_error(response: RawResponse, status: int, loc: list[object] | None) -> None:
@@ -149,3 +136,24 @@ async def _burst(port: int, clients: int, path: str) -> list[int]:
         return status
 
     return await asyncio.gather(*(one() for _ in range(clients)))
+
+
+def test_every_way_a_request_ends_gives_its_slot_back(live_server: LiveServer) -> None:
+    """Auth failures, 4xx, an invalid first item, HEAD, and a client that leaves while
+    the function primes: each held a slot, and each gave it back."""
+    port = live_server.port
+    with override_settings(JSONLFN={"MAX_STREAMS": 1, "PRIME_TIMEOUT": 0.5}):
+        assert fetch(port, "/secure/").status == 401
+        assert fetch(port, "/count/?n=x").status == 400
+        assert fetch(port, "/invalid/?n=0").status == 422
+        assert fetch(port, "/count/", {"Accept": "text/html"}).status == 406
+        assert send_request(port, "HEAD", "/count/?n=1").status == 200
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(b"GET /slow-prime/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.05)
+        sock.close()  # gone while the function waits for its first item
+        deadline = time.monotonic() + 2
+        while admitted() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert admitted() == 0
+        assert fetch(port, "/count/?n=1").status == 200  # the one slot is free

@@ -114,23 +114,23 @@ async def concurrently(server: LiveServer, count: int, kid: Any = IDP.kid) -> li
     ],
 )
 def test_a_hostile_key_set_is_401_and_logged(
-    live_server: LiveServer,
+    parser_server: LiveServer,
     provider: IdentityProvider,
     keys: KeySet,
     answer: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     provider.answer(answer)
-    assert asyncio.run(concurrently(live_server, 5)) == [401] * 5
+    assert asyncio.run(concurrently(parser_server, 5)) == [401] * 5
     assert provider.requests == 1
     assert "JWKS fetch" in caplog.text
 
 
 @pytest.mark.parametrize("kid", [["a", "list"], 7, None, {"k": 1}])
 def test_a_token_whose_kid_is_not_a_string_is_401(
-    live_server: LiveServer, provider: IdentityProvider, keys: KeySet, kid: Any
+    parser_server: LiveServer, provider: IdentityProvider, keys: KeySet, kid: Any
 ) -> None:
-    assert asyncio.run(concurrently(live_server, 3, kid)) == [401] * 3
+    assert asyncio.run(concurrently(parser_server, 3, kid)) == [401] * 3
     assert provider.requests == 0  # refused before any fetch
 
 
