@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m tests.bench.run
 	$(BIN)/python -m tests.bench.idle_memory
+	$(BIN)/python -m tests.bench.loop
 
 ## make soak: 5000 idle streams with pings for 60 s, then 10,000 connect/read/leave
 ## cycles at concurrency 200, against one uvicorn worker (tests/soak.py); by hand.
