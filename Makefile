@@ -32,9 +32,10 @@ test-newest:
 	if [ -z "$$py" ]; then echo "test-newest: no Python 3.12+ found; skipped"; exit 0; fi; \
 	$(MAKE) --no-print-directory pytest PYTHON=$$py VENV=.venv-newest
 
-## make demo: serve examples/ on http://127.0.0.1:8000 with uvicorn
+## make demo [PORT=8001]: serve examples/ on http://127.0.0.1:$(PORT) with uvicorn
+PORT ?= 8000
 demo: $(STAMP)
-	$(BIN)/uvicorn demo.asgi:application --app-dir examples --host 127.0.0.1 --port 8000
+	$(BIN)/uvicorn demo.asgi:application --app-dir examples --host 127.0.0.1 --port $(PORT)
 
 ## make bench: the benchmark table (tests/bench/run.py); by hand, takes a few minutes.
 ## Installs the peers (FastAPI, Litestar); uses wrk for scenario B when it is on PATH

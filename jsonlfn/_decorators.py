@@ -58,8 +58,11 @@ def jsonl_stream(
     _require_model(model, "jsonl_stream")
     if on_error is not None and not callable(on_error):
         raise SpecError(f"on_error must be a function taking the exception, got {on_error!r}.")
-    if prime_timeout is not None and prime_timeout < 0:
-        raise SpecError(f"prime_timeout must be zero or more seconds, got {prime_timeout!r}.")
+    if prime_timeout is not None and not (_is_seconds(prime_timeout) and prime_timeout >= 0):
+        raise SpecError(
+            f"prime_timeout must be zero or more seconds (a number), got {prime_timeout!r}; "
+            "write for example prime_timeout=1.5."
+        )
     if id is not None:
         _require_field(model, id)
     options = StreamOptions(model, validate, on_error, prime_timeout, id)
@@ -112,8 +115,13 @@ def ping(every: float | None = 15.0, item: Any = DEFAULT_PING) -> Callable[[F], 
     value works. ``every=None`` turns off the project-wide ``PING_INTERVAL`` for this
     endpoint. Pings never split or reorder lines, and cost a loop timer, not a task.
     """
-    if every is not None and not every > 0:
-        raise SpecError(f"@ping(every=...) takes seconds above zero or None, got {every!r}.")
+    if callable(every):
+        raise SpecError("@ping was applied without parentheses; write @ping(every=15).")
+    if every is not None and not (_is_seconds(every) and every > 0):
+        raise SpecError(
+            f"@ping(every=...) takes seconds above zero (a number) or None, got {every!r}; "
+            "write for example @ping(every=15)."
+        )
     try:
         unvalidated_writer()(item, bytearray())
     except TypeError as exc:
@@ -181,6 +189,10 @@ def _component(kind: str, model: type) -> Callable[[F], F]:
             f"{kind[:-1] if kind.endswith('s') else kind} value, got {model!r}."
         )
     return _attach(kind, model)
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _attach(kind: str, model: Any) -> Callable[[F], F]:

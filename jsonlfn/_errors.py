@@ -24,13 +24,16 @@ Every ``HttpError`` renders as ``{"detail": [{"msg": ..., "type": ..., "loc": [.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
 import orjson
-from django.http import HttpResponse
+from django.core.exceptions import BadRequest as DjangoBadRequest
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpResponse
 
 Loc = Sequence[str | int]
 
@@ -124,6 +127,7 @@ class NotAcceptable(HttpError):
             "This endpoint streams JSON Lines; send an Accept header that allows one of: "
             + ", ".join(offered),
             type="not_acceptable",
+            headers={"Vary": "Accept"},
         )
 
 
@@ -190,6 +194,21 @@ class InvalidItem(HttpError):
 
     def __init__(self, msg: str, *, loc: Loc | None = None) -> None:
         super().__init__(422, msg, type="value_error", loc=loc)
+
+
+def from_django(exc: BaseException) -> HttpError | None:
+    """The JSON error for Django's own exceptions (``Http404``, ``PermissionDenied``,
+    ``SuspiciousOperation``, ``BadRequest``) as Django would answer them, else None."""
+    if isinstance(exc, Http404):
+        return HttpError(404, str(exc) or "Not found", type="not_found")
+    if isinstance(exc, PermissionDenied):
+        return HttpError(403, str(exc) or "Permission denied", type="permission_denied")
+    if isinstance(exc, SuspiciousOperation):  # logged as Django logs it; its text is not sent
+        logging.getLogger(f"django.security.{type(exc).__name__}").error(str(exc))
+        return HttpError(400, "Bad request", type="bad_request")
+    if isinstance(exc, DjangoBadRequest):
+        return HttpError(400, str(exc) or "Bad request", type="bad_request")
+    return None
 
 
 _PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")

@@ -82,6 +82,27 @@ def _write_each(write: Writer, items: list[Any], batch: bytearray) -> None:
             raise
 
 
+_SEPARATORS = (
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+    (b"\xc2\x85", b"\\u0085"),
+)
+
+
+def one_line_each(lines: bytes) -> bytes:
+    """``lines`` with U+2028, U+2029 and U+0085 escaped.
+
+    JSON allows them raw, but they end lines for Python's ``str.splitlines``, so
+    httpx's ``aiter_lines()`` and ``requests.iter_lines(decode_unicode=True)`` would cut
+    a JSON line in two. Their UTF-8 bytes occur only inside strings, where ``\\uXXXX``
+    means the same. Two substring searches per batch when none is there.
+    """
+    if b"\xe2\x80" in lines or b"\xc2\x85" in lines:
+        for raw, escaped in _SEPARATORS:
+            lines = lines.replace(raw, escaped)
+    return lines
+
+
 def unvalidated_writer() -> Writer:
     """A writer for items outside the model (``on_error`` replacements, pings)."""
     return _orjson_writer(None)

@@ -8,12 +8,14 @@ fetch keys refuses the request (401) instead of failing open or with a 500.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
 import jwt
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.http import HttpRequest
 
 from jsonlfn._auth import Identity
@@ -37,10 +39,19 @@ class JWTAuth:
     name = "jwt"
 
     def __init__(self, **options: Any) -> None:
-        given = options or dict(getattr(settings, "JSONLFN", None) or {}).get("JWT", {})
+        self._stale = False  # settings changed since they were read (tests override them)
+        if options:
+            self._configure(**options)
+        else:
+            self._configure_from_settings()
+            _FROM_SETTINGS.add(self)
+
+    def _configure_from_settings(self) -> None:
+        given = dict(getattr(settings, "JSONLFN", None) or {}).get("JWT", {})
         if not given:
             given = {"secret": settings.SECRET_KEY, "algorithms": ["HS256"]}
         self._configure(**given)
+        self._stale = False
 
     def _configure(
         self,
@@ -97,6 +108,8 @@ class JWTAuth:
         self.close_on_expiry = close_on_expiry
 
     async def authenticate(self, request: HttpRequest) -> Identity | None:
+        if self._stale:
+            self._configure_from_settings()
         token = self._token(request)
         if token is None:
             return None
@@ -165,3 +178,15 @@ def _scopes(claims: dict[str, Any], claim: str | None) -> frozenset[str]:
         if isinstance(value, list):
             return frozenset(str(v) for v in value)
     return frozenset()
+
+
+_FROM_SETTINGS: weakref.WeakSet[JWTAuth] = weakref.WeakSet()  # JWTAuth() without options
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("SECRET_KEY", "JSONLFN"):
+        for backend in list(_FROM_SETTINGS):
+            backend._stale = True
+
+
+setting_changed.connect(_settings_changed)

@@ -82,7 +82,7 @@ def _headers_parser(model: Any) -> Parser:
 
     def parse(request: HttpRequest) -> Any:
         sent = request.headers
-        return convert({key: sent[name] for key, name in wanted.items() if name in sent})
+        return convert({key: _trimmed(sent[name]) for key, name in wanted.items() if name in sent})
 
     return parse
 
@@ -126,6 +126,7 @@ def _last_event_id_parser(id_type: Any) -> Parser:
         value = request.headers.get(RESUME_HEADER)
         if value is None:
             return None
+        value = _trimmed(value)
         try:
             return msgspec.convert(value, id_type, strict=False)
         except msgspec.ValidationError as exc:
@@ -170,6 +171,11 @@ def _read_json_body(request: HttpRequest) -> bytes:
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(content_type)
     return raw
+
+
+def _trimmed(value: str) -> str:
+    """A header value without the optional whitespace around it (RFC 9110, 5.5)."""
+    return value.strip(" \t")
 
 
 def _is_many(info: msgspec.inspect.Type) -> bool:

@@ -28,7 +28,7 @@ import msgspec
 
 from jsonlfn._capacity import Slot
 from jsonlfn._errors import InvalidItem, validation_detail
-from jsonlfn._items import LinesWriter, Writer
+from jsonlfn._items import LinesWriter, Writer, one_line_each
 
 logger = logging.getLogger("jsonlfn")
 
@@ -154,7 +154,7 @@ class Producer:
 
     def take(self) -> bytes:
         """The lines written so far (the batch starts afresh); resumes a paused Task."""
-        lines = bytes(self.batch)
+        lines = one_line_each(bytes(self.batch))
         self.batch.clear()
         paused, self._paused = self._paused, None
         if paused is not None and not paused.done():

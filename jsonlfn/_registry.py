@@ -165,6 +165,13 @@ class Registry:
         return docs_view(self.title, self.openapi)
 
     def _decorator(self, route: str, methods: tuple[str, ...], options: Any) -> Callable[[F], F]:
+        if not isinstance(route, str):
+            verb = methods[0].lower()
+            raise SpecError(
+                f"@registry.{verb} needs the route in parentheses, for example "
+                f'@registry.{verb}("api/events/"); got {route!r}.'
+            )
+
         def decorate(fn: F) -> F:
             self.add(route, fn, methods=methods, **options)
             return fn

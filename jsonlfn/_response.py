@@ -7,7 +7,8 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Vary: the Content-Type is the JSON Lines alias the client's Accept asked for.
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Vary": "Accept"}
 
 
 class JsonlResponse(StreamingHttpResponse):

@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
+import logging
 from typing import Any
 
+import msgspec
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+
+logger = logging.getLogger("jsonlfn")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,19 +39,56 @@ class Conf:
     RETRY_AFTER: int = 5
     # registry.asgi(): seconds a request's whole body may take to arrive (408 after).
     BODY_TIMEOUT: float | None = 30.0
+    # JWTAuth()'s keywords (see JWTAuth); without them HS256 with SECRET_KEY.
+    JWT: dict[str, Any] | None = None
 
 
 @functools.cache
 def conf() -> Conf:
-    """The current settings (re-read when a test overrides ``JSONLFN``)."""
-    given: dict[str, Any] = dict(getattr(settings, "JSONLFN", None) or {})
-    known = {field.name for field in dataclasses.fields(Conf)}
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise ImproperlyConfigured(
-            f"Unknown JSONLFN settings {unknown}; known ones are {sorted(known)}."
-        )
-    return Conf(**given)
+    """The current settings (re-read when a test overrides ``JSONLFN``).
+
+    A mistake in ``JSONLFN`` never fails a request: the key is ignored (its default
+    applies) and logged here, and ``manage.py check`` reports it (``jsonlfn.E001``).
+    """
+    given = _given()
+    found = problems(given)
+    for problem in found:
+        logger.error("%s", problem)
+    bad = {key for key, _ in _bad_keys(given)}
+    return _convert({key: value for key, value in given.items() if key not in bad})
+
+
+def problems(given: dict[str, Any] | None = None) -> list[str]:
+    """Sentences naming each unknown or mistyped ``JSONLFN`` key and what to write."""
+    return [text for _, text in _bad_keys(_given() if given is None else given)]
+
+
+def _given() -> dict[str, Any]:
+    value = getattr(settings, "JSONLFN", None) or {}
+    return dict(value) if isinstance(value, dict) else {"": value}
+
+
+def _bad_keys(given: dict[str, Any]) -> list[tuple[str, str]]:
+    known = [field.name for field in dataclasses.fields(Conf)]
+    found = []
+    for key, value in given.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            found.append((key, f"JSONLFN has no setting {key!r}; {hint}known ones: {known}."))
+            continue
+        try:
+            _convert({key: value})
+        except msgspec.ValidationError as exc:
+            default = getattr(Conf(), key)
+            found.append(
+                (key, f"JSONLFN[{key!r}] = {value!r} is invalid ({exc}); e.g. {default!r}.")
+            )
+    return found
+
+
+def _convert(values: dict[str, Any]) -> Conf:
+    return msgspec.convert(values, Conf)
 
 
 def _reload(*, setting: str, **kwargs: Any) -> None:

@@ -22,7 +22,14 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from jsonlfn._capacity import Slot
-from jsonlfn._items import LinesWriter, Writer, line_writer, lines_writer, unvalidated_writer
+from jsonlfn._items import (
+    LinesWriter,
+    Writer,
+    line_writer,
+    lines_writer,
+    one_line_each,
+    unvalidated_writer,
+)
 from jsonlfn._producer import Producer
 from jsonlfn._sendtimer import SendTimer
 from jsonlfn._shutdown import stopping, track, untrack
@@ -57,6 +64,7 @@ class Plan:
         ping_line = bytearray()
         if ping_item is not None:
             write_extra(ping_item, ping_line)
+        ping_line = bytearray(one_line_each(bytes(ping_line)))
         return cls(
             name,
             line_writer(model, validate=validate),
@@ -257,6 +265,7 @@ def _last_words(plan: Plan, exc: Exception | None) -> bytes:
         replacement = plan.on_error(exc)
         if replacement is not None:
             plan.write_extra(replacement, line)
+            return one_line_each(bytes(line))
     except Exception:
         logger.exception("on_error of stream %s failed; ended the stream without it", plan.name)
         return b""

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from jsonlfn._auth import AuthOptions, Identity, authenticate
 from jsonlfn._capacity import Slot, admit
-from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError
+from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, from_django
 from jsonlfn._negotiation import JSONL_TYPES, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
 from jsonlfn._response import JsonlResponse
@@ -165,8 +165,11 @@ async def open_stream(
     slot = admit(current.MAX_STREAMS, current.RETRY_AFTER)
     try:
         return await _open(endpoint, request, path, asgi, slot)
-    except BaseException:
+    except BaseException as exc:
         slot.release()
+        error = from_django(exc)
+        if error is not None:
+            raise error from exc
         raise
 
 

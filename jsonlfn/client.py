@@ -65,6 +65,9 @@ class _Retry(Exception):
 async def stream(
     url: str,
     *,
+    method: str = "GET",
+    json: Any = None,
+    content: bytes | None = None,
     model: type[T] | Any = Any,
     id: str | None = None,  # noqa: A002 - mirrors jsonl_stream(id=...)
     resume: bool = False,
@@ -84,7 +87,10 @@ async def stream(
     ``max_retries`` times in a row; ``follow`` also reconnects after a clean end (for
     endless streams, e.g. across a server restart). ``id`` names the item field (or key)
     sent back as ``Last-Event-ID``. Pass ``client`` to reuse an ``httpx.AsyncClient``.
+    ``method``, ``json`` (a value sent as a JSON body) and ``content`` (raw body bytes)
+    shape the request; each reconnection sends the same body.
     """
+    body = msgspec.json.encode(json) if json is not None else content
     decode = msgspec.json.Decoder(model).decode
     owned = client is None
     http = client if client is not None else httpx.AsyncClient(timeout=timeout)
@@ -93,10 +99,13 @@ async def stream(
     try:
         while True:
             sent = dict(headers or {})
+            if json is not None:
+                sent.setdefault("Content-Type", "application/json")
             if last_id is not None:
                 sent["Last-Event-ID"] = str(last_id)
             try:
-                async with http.stream("GET", url, headers=sent, params=params) as response:
+                request = http.stream(method, url, headers=sent, params=params, content=body)
+                async with request as response:
                     await _check(response)
                     async for item in _items(response, decode, skip_pings):
                         if id is not None:

@@ -499,3 +499,28 @@ _secured(  # its key set URL is set by the test that serves it (tests/test_jwks.
         jwks_timeout=3,
     ),
 )
+
+
+@registry.get("separators/")
+@jsonl_stream(model=str)
+async def separators(request: Any) -> AsyncIterator[str]:
+    """Strings holding the characters ``str.splitlines`` splits on but JSON leaves raw."""
+    yield "line\u2028separator"
+    yield "paragraph\u2029separator"
+    yield "next\x85line"
+
+
+@registry.get("django-errors/<str:kind>/")
+@jsonl_stream()
+async def django_errors(request: Any, kind: str) -> AsyncIterator[Any]:
+    """Django's own exceptions, raised before the first item."""
+    from django.core.exceptions import PermissionDenied, SuspiciousOperation
+    from django.http import Http404
+
+    errors = {
+        "404": Http404("no such thing"),
+        "403": PermissionDenied(),
+        "400": SuspiciousOperation("a secret detail"),
+    }
+    raise errors[kind]
+    yield None

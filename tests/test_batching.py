@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jsonlfn._errors import InvalidItem
-from jsonlfn._items import line_writer
+from jsonlfn._items import line_writer, one_line_each
 from jsonlfn._stream import Limits, Plan, prime, pump
 
 
@@ -52,7 +52,7 @@ def reference(steps: list[tuple[str, Any]]) -> bytes:
                 write(item, line)
             except msgspec.ValidationError:
                 return bytes(out + b'{"error":"ValidationError"}\n')
-            out += line
+            out += one_line_each(bytes(line))
     return bytes(out)
 
 
