@@ -7,9 +7,12 @@ import decimal
 from typing import Any, TypedDict
 
 import msgspec
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from jsonlfn._items import line_writer, lines_writer, unvalidated_writer
+from jsonlfn._items import line_writer, lines_writer, one_line_each, unvalidated_writer
 
 
 class User(msgspec.Struct):
@@ -100,3 +103,10 @@ def test_lines_writer_stops_at_the_failing_item_with_its_own_error(
     with pytest.raises((msgspec.ValidationError, TypeError), match=message.replace("$", r"\$")):
         lines_writer(model, validate=True)(items, batch)
     assert batch == b'kept\n{"id":0,"name":"a"}\n{"id":1,"name":"b"}\n'
+
+
+@given(st.text())
+def test_every_string_is_one_line_for_splitlines(text: str) -> None:
+    line = one_line_each(orjson.dumps(text))
+    assert orjson.loads(line) == text  # the same string
+    assert len(line.decode().splitlines()) == 1  # and one line for every line reader
