@@ -268,6 +268,10 @@ def _log_failure(request: ASGIRequest, exc: Exception) -> None:
     )
 
 
+async def _awaiting(awaitable: Awaitable[Message]) -> Message:
+    return await awaitable
+
+
 class _ClientWatch:
     """Cancels the serving task when the client disconnects, with no task of its own.
 
@@ -282,7 +286,10 @@ class _ClientWatch:
         self.left = False
         self._task = task
         self._awaited: Any = None
-        self._step: Any = receive()
+        step = receive()
+        # Coroutines (uvicorn, hypercorn, daphne) are stepped as they are; other
+        # awaitables (granian's receive() is a Rust future) inside one.
+        self._step: Any = step if hasattr(step, "send") else _awaiting(step)
         self._advance(None)
 
     def _advance(self, _: object) -> None:

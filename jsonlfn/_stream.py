@@ -158,17 +158,19 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
     ``ended[0]`` becomes true before the last batch is yielded (the function has ended
     by then), so a server can send that batch as the end of the response.
     """
-    producer.owned = True
+    task = _own(producer)
     every = limits.ping_every
     send = SendTimer(plan.name, limits.send_timeout)
     loop = asyncio.get_running_loop()
     written = loop.time()  # when the last line left, for pings
-    task = asyncio.current_task()
     expiry = _NEVER if limits.ends_at is None else _Expiry(task, limits.ends_at)
-    if task is not None:
-        track(task)
     last = b""
     try:
+        if not (producer.batch or producer.task.done()):
+            # Priming timed out. Some servers (daphne, granian) write the headers with
+            # the first body bytes: an empty body message sends them now, and uvicorn
+            # and hypercorn write nothing for it.
+            yield b""
         while True:
             if producer.items:  # fewer than a chunk, left when the function suspended
                 producer.write()
@@ -203,6 +205,15 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
             yield final
         finally:
             send.stop()  # also when closed here: the timer must not outlive the stream
+
+
+def _own(producer: Producer) -> asyncio.Task[Any] | None:
+    """This loop ends ``producer``'s function; its task counts as a live stream."""
+    producer.owned = True
+    task = asyncio.current_task()
+    if task is not None:
+        track(task)
+    return task
 
 
 def _write_rest(plan: Plan, producer: Producer) -> bytes:

@@ -40,7 +40,8 @@ async def test_the_function_runs_on_past_a_priming_timeout() -> None:
     producer = await prime(slow(), PLAN, LIMITS, 0.01)
     assert producer.batch == b""
     assert not producer.task.done()
-    assert [chunk async for chunk in pump(producer, PLAN, LIMITS)] == [b"1\n2\n"]
+    # first an empty batch: the headers leave now on every server (tests/test_servers.py)
+    assert [chunk async for chunk in pump(producer, PLAN, LIMITS)] == [b"", b"1\n2\n"]
     assert started == 1
 
 
@@ -116,7 +117,7 @@ async def test_unencodable_item_after_a_priming_timeout_leaves_no_half_line() ->
 
     producer = await prime(slow_then_bad(), plan, LIMITS, 0.01)
     assert not producer.task.done()  # the failing item comes after priming gave up
-    assert [chunk async for chunk in pump(producer, plan, LIMITS)] == []
+    assert b"".join([chunk async for chunk in pump(producer, plan, LIMITS)]) == b""
 
 
 async def _opened(log: list[str]) -> Lines:
