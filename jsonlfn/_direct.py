@@ -40,7 +40,7 @@ from jsonlfn._errors import (
     RequestTimeout,
     ServerError,
 )
-from jsonlfn._response import STREAM_HEADERS
+from jsonlfn._response import Headers
 from jsonlfn._sendtimer import TIMED_OUT
 from jsonlfn._settings import conf
 from jsonlfn._view import Methods, Opened, open_stream
@@ -170,7 +170,7 @@ async def _send_stream(opened: Opened, http11: bool, send: Send, watch: _ClientW
     lines, ended = opened.lines, opened.ended
     last = b""
     try:
-        await send(_start(opened.media_type, http11))
+        await send(_start(opened.headers, http11))
         if lines is not None:  # None: HEAD
             async for batch in lines:
                 if ended[0]:
@@ -239,17 +239,15 @@ def _declared_length(scope: Scope) -> int | None:
     return length
 
 
-_START_HEADERS: dict[tuple[str, bool], list[tuple[bytes, bytes]]] = {}
+_START_HEADERS: dict[tuple[Headers, bool], list[tuple[bytes, bytes]]] = {}
 
 
-def _start(media_type: str, http11: bool) -> Message:
-    headers = _START_HEADERS.get((media_type, http11))
+def _start(named: Headers, http11: bool) -> Message:
+    headers = _START_HEADERS.get((named, http11))
     if headers is None:
-        named = {"Content-Type": media_type, **STREAM_HEADERS}
-        if http11:
-            named["Connection"] = "keep-alive"
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in named.items()]
-        _START_HEADERS[(media_type, http11)] = headers
+        pairs = [*named, ("Connection", "keep-alive")] if http11 else list(named)
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+        _START_HEADERS[(named, http11)] = headers
     return {"type": "http.response.start", "status": 200, "headers": headers}
 
 

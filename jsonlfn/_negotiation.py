@@ -29,6 +29,15 @@ def negotiate(accept: str | None) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip: named, or ``*``, with ``q`` above 0."""
+    if not accept_encoding:
+        return False
+    codings = dict(_parse(accept_encoding))
+    return codings.get("gzip", codings.get("*", 0.0)) > 0
+
+
 def _parse(accept: str) -> list[tuple[str, float]]:
     ranges = []
     for part in accept.split(","):

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 from django.http import StreamingHttpResponse
 
-# Vary: the Content-Type is the JSON Lines alias the client's Accept asked for.
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Vary": "Accept"}
+Headers = tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=64)
+def stream_headers(media_type: str, *, gzip: bool, compressible: bool) -> Headers:
+    """A stream's response headers (``Connection`` aside). ``Vary``: the Content-Type is
+    the alias the client's ``Accept`` asked for, and with ``compressible`` (the
+    ``COMPRESS`` setting) the encoding follows ``Accept-Encoding``."""
+    vary = "Accept, Accept-Encoding" if compressible else "Accept"
+    found = [
+        ("Content-Type", media_type),
+        ("Cache-Control", "no-cache"),
+        ("X-Accel-Buffering", "no"),
+        ("Vary", vary),
+    ]
+    if gzip:
+        found.append(("Content-Encoding", "gzip"))
+    return tuple(found)
 
 
 class JsonlResponse(StreamingHttpResponse):
@@ -21,15 +38,15 @@ class JsonlResponse(StreamingHttpResponse):
     """
 
     def __init__(
-        self, lines: AsyncIterable[bytes] | Iterable[bytes], *, media_type: str, http11: bool
+        self, lines: AsyncIterable[bytes] | Iterable[bytes], *, headers: Headers, http11: bool
     ) -> None:
-        super().__init__(lines, content_type=media_type)
+        super().__init__(lines)
         # Django took the server's iterator from ``lines.__aiter__()`` (and registered
         # ``lines.close`` to run when the response is closed).
         self._lines: AsyncIterator[Any] | None = getattr(self, "_iterator", None)
         if not self.is_async:
             self._lines = None
-        for name, value in STREAM_HEADERS.items():
+        for name, value in headers:
             self[name] = value
         if http11:
             self["Connection"] = "keep-alive"

@@ -39,6 +39,9 @@ class Conf:
     RETRY_AFTER: int = 5
     # registry.asgi(): seconds a request's whole body may take to arrive (408 after).
     BODY_TIMEOUT: float | None = 30.0
+    # gzip streams for clients whose Accept-Encoding allows it (one stream per response,
+    # flushed after every batch); Django's GZipMiddleware then leaves them alone.
+    COMPRESS: bool = True
     # JWTAuth()'s keywords (see JWTAuth); without them HS256 with SECRET_KEY.
     JWT: dict[str, Any] | None = None
 

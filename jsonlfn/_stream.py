@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from jsonlfn._capacity import Slot
+from jsonlfn._gzip import IDENTITY, Gzip
 from jsonlfn._items import (
     LinesWriter,
     Writer,
@@ -83,6 +84,7 @@ class Limits:
     ping_every: float | None = None
     send_timeout: float | None = None
     ends_at: float | None = None  # Unix time the stream must end (an expiring token)
+    gzip: bool = False  # the response is one gzip stream (``_gzip``)
 
 
 async def prime(
@@ -159,6 +161,7 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
     by then), so a server can send that batch as the end of the response.
     """
     task = _own(producer)
+    coding = Gzip() if limits.gzip else IDENTITY
     every = limits.ping_every
     send = SendTimer(plan.name, limits.send_timeout)
     loop = asyncio.get_running_loop()
@@ -170,7 +173,7 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
             # Priming timed out. Some servers (daphne, granian) write the headers with
             # the first body bytes: an empty body message sends them now, and uvicorn
             # and hypercorn write nothing for it.
-            yield b""
+            yield coding.batch(b"")
         while True:
             if producer.items:  # fewer than a chunk, left when the function suspended
                 producer.write()
@@ -183,7 +186,7 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
             else:
                 lines = plan.ping_line
             send.start()
-            yield lines
+            yield coding.batch(lines)
             send.stop()
             written = loop.time()
         last = _last_words(plan, producer.failure())
@@ -198,7 +201,7 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
         await _end(producer, task, expiry, send)
     if ended is not None:
         ended[0] = True
-    final = producer.take() + last
+    final = coding.last(producer.take() + last)  # gzip: never empty, the stream's end
     if final:
         send.start()
         try:

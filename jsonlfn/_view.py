@@ -18,9 +18,9 @@ from django.http import HttpRequest, HttpResponseBase
 from jsonlfn._auth import AuthOptions, Identity, authenticate
 from jsonlfn._capacity import Slot, admit
 from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, from_django
-from jsonlfn._negotiation import JSONL_TYPES, negotiate
+from jsonlfn._negotiation import JSONL_TYPES, accepts_gzip, negotiate
 from jsonlfn._params import Parser, build_parsers, parse_components
-from jsonlfn._response import JsonlResponse
+from jsonlfn._response import Headers, JsonlResponse, stream_headers
 from jsonlfn._settings import conf
 from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import PingOptions, describe, get_spec
@@ -121,7 +121,7 @@ class Methods:
 class Opened:
     """A primed stream, ready for its response headers."""
 
-    media_type: str
+    headers: Headers  # Content-Type, Content-Encoding, Vary, ...
     lines: Lines | None  # None for HEAD: nothing follows the headers
     ended: list[bool]  # true once ``lines`` is at its last batch (see ``pump``)
 
@@ -146,14 +146,14 @@ async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) 
         return exc.response()
     http11 = asgi and getattr(request, "scope", {}).get("http_version") == "1.1"
     if opened.lines is None:
-        return JsonlResponse(_nothing(), media_type=opened.media_type, http11=http11)
+        return JsonlResponse(_nothing(), headers=opened.headers, http11=http11)
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
         try:
             lines = [batch async for batch in opened.lines]
         finally:
             await opened.lines.aclose()
-        return JsonlResponse(lines, media_type=opened.media_type, http11=False)
-    return JsonlResponse(opened.lines, media_type=opened.media_type, http11=http11)
+        return JsonlResponse(lines, headers=opened.headers, http11=False)
+    return JsonlResponse(opened.lines, headers=opened.headers, http11=http11)
 
 
 async def open_stream(
@@ -186,14 +186,19 @@ async def _open(
     patience, limits = endpoint.limits()
     if identity is not None and identity.expires_at is not None:
         limits = dataclasses.replace(limits, ends_at=identity.expires_at)
+    compressible = conf().COMPRESS
+    gzip = compressible and accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING"))
+    if gzip:
+        limits = dataclasses.replace(limits, gzip=True)
+    headers = stream_headers(media_type, gzip=gzip, compressible=compressible)
     agen = endpoint.fn(request, **path, **kwargs)
     producer = await prime(agen, endpoint.plan, limits, patience if asgi else None, slot)
     ended = [False]
     if request.method == "HEAD":
         await producer.stop()
-        return Opened(media_type, None, ended)
+        return Opened(headers, None, ended)
     lines = Lines(producer, pump(producer, endpoint.plan, limits, ended))
-    return Opened(media_type, lines, ended)
+    return Opened(headers, lines, ended)
 
 
 async def _authenticate(endpoint: Endpoint, request: HttpRequest) -> Identity | None:

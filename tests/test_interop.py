@@ -43,7 +43,7 @@ def test_requests_reads_one_item_per_line(live_server: LiveServer) -> None:
 
 
 def test_streams_and_406_vary_on_accept(live_server: LiveServer) -> None:
-    assert fetch(live_server.port, "/count/?n=1").headers["vary"] == "Accept"
+    assert fetch(live_server.port, "/count/?n=1").headers["vary"] == "Accept, Accept-Encoding"
     refused = fetch(live_server.port, "/count/?n=1", {"Accept": "text/html"})
     assert refused.status == 406
     assert refused.headers["vary"] == "Accept"

@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 
 from jsonlfn import _shutdown
 from jsonlfn._errors import HttpError, InvalidItem
-from jsonlfn._response import JsonlResponse
+from jsonlfn._response import JsonlResponse, stream_headers
 from jsonlfn._shutdown import stop_streams
 from jsonlfn._stream import Limits, Lines, Plan, prime, pump
 from tests.semantics import CASES, through_jsonlfn, under_a_task
@@ -144,7 +144,8 @@ async def test_a_response_closed_by_django_before_its_body_ends_the_function() -
     """The client left between the headers and the body: Django closes the response
     (in a thread) without iterating it."""
     log: list[str] = []
-    response = JsonlResponse(await _opened(log), media_type="application/jsonl", http11=True)
+    headers = stream_headers("application/jsonl", gzip=False, compressible=True)
+    response = JsonlResponse(await _opened(log), headers=headers, http11=True)
     await sync_to_async(response.close)()
     await asyncio.sleep(0.01)
     assert log == ["finally"]

@@ -59,7 +59,8 @@ def bounded_call(case: Any, base_url: str) -> httpx.Response:
             if len(body) > 256_000 or time.monotonic() - began > 0.3:
                 body = body[: body.rfind(b"\n") + 1]  # a cut stream: keep whole lines
                 break
-        headers = [(k, v) for k, v in streamed.headers.multi_items() if k != "transfer-encoding"]
+        decoded = ("transfer-encoding", "content-encoding")  # body is already decoded
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in decoded]
         response = httpx.Response(
             streamed.status_code, headers=headers, content=body, request=streamed.request
         )

@@ -100,18 +100,23 @@ class StreamReader:
     def next_line(self) -> bytes:
         """The next complete JSON line of the body (chunk boundaries are irrelevant)."""
         while b"\n" not in self.body:
-            size = int(self._until(b"\r\n"), 16)
-            if size == 0:
-                raise EOFError("stream ended")
-            while len(self.buffer) < size + 2:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise EOFError("connection closed mid-chunk")
-                self.buffer += chunk
-            self.body += self.buffer[:size]
-            self.buffer = self.buffer[size + 2 :]
+            self.body += self.next_chunk()
         line, _, self.body = self.body.partition(b"\n")
         return line + b"\n"
+
+    def next_chunk(self) -> bytes:
+        """The next chunk of the chunked body, as it was sent."""
+        size = int(self._until(b"\r\n"), 16)
+        if size == 0:
+            raise EOFError("stream ended")
+        while len(self.buffer) < size + 2:
+            received = self.sock.recv(65536)
+            if not received:
+                raise EOFError("connection closed mid-chunk")
+            self.buffer += received
+        chunk = self.buffer[:size]
+        self.buffer = self.buffer[size + 2 :]
+        return chunk
 
 
 def reset(sock: socket.socket) -> None:

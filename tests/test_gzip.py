@@ -1,0 +1,122 @@
+"""gzip streams: one gzip stream per response, flushed after every batch, so every
+client reads every line as it is produced: raw zlib, httpx, requests, curl and
+jsonlfn.client, through Django's handler with ``GZipMiddleware`` installed and
+through ``registry.asgi()``."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import zlib
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+import requests
+from django.core.asgi import get_asgi_application
+from django.test import override_settings
+
+from jsonlfn.client import stream
+from jsonlfn.testing import LiveServer
+from tests.wire import StreamReader, fetch, open_request
+
+GZIP = {"Accept-Encoding": "gzip"}
+TICKS = [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+@pytest.fixture(scope="module", params=["django+GZipMiddleware", "direct"])
+def server(request: pytest.FixtureRequest, direct_server: LiveServer) -> Iterator[LiveServer]:
+    if request.param == "direct":
+        yield direct_server
+        return
+    with override_settings(MIDDLEWARE=["django.middleware.gzip.GZipMiddleware"]):
+        found = LiveServer(get_asgi_application())  # its handler loads GZipMiddleware
+    found.start()
+    yield found
+    found.stop()
+
+
+def test_one_gzip_stream_decodes_batch_by_batch(server: LiveServer) -> None:
+    reader = StreamReader(open_request(server.port, "/count/?n=3&delay=0.3", GZIP))
+    assert reader.response.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in reader.response.headers["vary"]
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    began = time.monotonic()
+    text = b""
+    arrived = []
+    while not decoder.eof:
+        text += decoder.decompress(reader.next_chunk())
+        arrived.append((time.monotonic() - began, text.count(b"\n")))
+    reader.sock.close()
+    assert [orjson.loads(line) for line in text.splitlines()] == TICKS
+    first = next(at for at, lines in arrived if lines >= 1)
+    assert first < 0.5  # decodable when it was produced, not when the stream ended
+
+
+def test_httpx_reads_each_line_as_it_is_produced(server: LiveServer) -> None:
+    async def read() -> list[tuple[float, object]]:
+        began = time.monotonic()
+        async with (
+            httpx.AsyncClient() as client,
+            client.stream("GET", f"{server.url}/count/?n=3&delay=0.3", headers=GZIP) as response,
+        ):
+            assert response.headers["content-encoding"] == "gzip"
+            return [
+                (time.monotonic() - began, orjson.loads(line))
+                async for line in response.aiter_lines()
+            ]
+
+    timed = asyncio.run(read())
+    assert [item for _, item in timed] == TICKS
+    assert timed[0][0] < 0.5
+
+
+def test_requests_reads_every_line(server: LiveServer) -> None:
+    url = f"{server.url}/count/?n=3&delay=0.1"
+    with requests.get(url, headers=GZIP, stream=True, timeout=10) as response:
+        assert response.headers["content-encoding"] == "gzip"
+        lines = list(response.iter_lines(decode_unicode=True))
+    assert [orjson.loads(line) for line in lines] == TICKS
+
+
+def test_curl_compressed_reads_every_line(server: LiveServer) -> None:
+    output = subprocess.run(
+        ["curl", "-sN", "--compressed", f"{server.url}/count/?n=3&delay=0.1"],
+        capture_output=True,
+        check=True,
+        timeout=20,
+    ).stdout
+    assert [orjson.loads(line) for line in output.splitlines()] == TICKS
+
+
+def test_jsonlfn_client_reads_every_item(server: LiveServer) -> None:
+    async def read() -> list[object]:
+        return [item async for item in stream(f"{server.url}/count/?n=3", headers=GZIP)]
+
+    assert asyncio.run(read()) == TICKS
+
+
+def test_pings_arrive_through_gzip(server: LiveServer) -> None:
+    reader = StreamReader(open_request(server.port, "/pinged/", GZIP))
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    text = b""
+    while text.count(b"\n") < 2:  # the tick, then a ping 0.2 s later
+        text += decoder.decompress(reader.next_chunk())
+    reader.sock.close()
+    assert text.splitlines()[:2] == [b'{"i":0}', b'{"type":"ping"}']
+
+
+def test_without_accept_encoding_nothing_is_compressed(server: LiveServer) -> None:
+    response = fetch(server.port, "/count/?n=3")
+    assert "content-encoding" not in response.headers
+    assert response.body == b'{"i":0}\n{"i":1}\n{"i":2}\n'
+
+
+def test_compress_off_sends_plain_lines(direct_server: LiveServer) -> None:
+    with override_settings(JSONLFN={"COMPRESS": False}):
+        response = fetch(direct_server.port, "/count/?n=3", GZIP)
+    assert "content-encoding" not in response.headers
+    assert response.headers["vary"] == "Accept"
+    assert response.body == b'{"i":0}\n{"i":1}\n{"i":2}\n'
