@@ -8,6 +8,7 @@ measures them interleaved, five repetitions by default, reporting medians:
   C  1000 idle streams: server RSS per connection (jsonlfn with and without pings)
   D  time to first byte
   E  latency of a slow producer (one item per 10 ms): yield -> client, p50/p99
+  G  scenario A for a client that accepts gzip: items/s, CPU µs and wire bytes per item
 
 Prints one table with ratios against plain Django and writes the numbers as JSON.
 By hand only: this is not a test and asserts nothing.
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,6 +110,7 @@ def servers() -> list[Server]:
                 "C": "/jsonlfn/idle/",
                 "D": "/jsonlfn/items/",
                 "E": "/jsonlfn/slow/",
+                "G": "/jsonlfn/items/",
             },
         ),
         Server(
@@ -119,6 +122,7 @@ def servers() -> list[Server]:
                 "C": "/jsonlfn/idle/",
                 "D": "/jsonlfn/items/",
                 "E": "/jsonlfn/slow/",
+                "G": "/jsonlfn/items/",
             },
         ),
         Server("jsonlfn, pings on", django, {"C": "/jsonlfn/idle-pinged/"}),
@@ -144,9 +148,11 @@ def servers() -> list[Server]:
 # --- raw HTTP/1.1 client pieces ------------------------------------------------------
 
 
-async def open_stream(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def open_stream(
+    port: int, path: str, extra: str = ""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n".encode())
     await reader.readuntil(b"\r\n\r\n")
     return reader, writer
 
@@ -184,6 +190,30 @@ async def scenario_a(server: Server, n: int) -> dict[str, float]:
     if lines != n:
         raise RuntimeError(f"{server.name}: {lines} lines instead of {n}")
     return {"items_per_s": n / elapsed, "cpu_us_per_item": cpu / n * 1e6}
+
+
+async def scenario_g(server: Server, n: int) -> dict[str, float]:
+    path = f"{server.paths['G']}?n={n}"
+    reader, writer = await open_stream(server.port, path, "Accept-Encoding: gzip\r\n")
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    lines = wire = 0
+
+    def count(data: bytes) -> None:
+        nonlocal lines, wire
+        wire += len(data)
+        lines += decoder.decompress(data).count(b"\n")
+
+    cpu, began = server.cpu_seconds(), time.perf_counter()
+    await read_chunked(reader, count)
+    elapsed, cpu = time.perf_counter() - began, server.cpu_seconds() - cpu
+    writer.close()
+    if lines != n:
+        raise RuntimeError(f"{server.name}: {lines} gzip lines instead of {n}")
+    return {
+        "gzip_items_per_s": n / elapsed,
+        "gzip_cpu_us_per_item": cpu / n * 1e6,
+        "gzip_wire_bytes_per_item": wire / n,
+    }
 
 
 def scenario_b(server: Server, seconds: float, connections: int) -> dict[str, float]:
@@ -320,6 +350,8 @@ def measure(
                 record(server, asyncio.run(scenario_d(server, 100)))
             if "E" in paths and rep == 0:
                 record(server, asyncio.run(scenario_e(server, 200)))
+            if "G" in paths:
+                record(server, asyncio.run(scenario_g(server, args.items)))
     return results
 
 
@@ -333,6 +365,9 @@ COLUMNS = [
     ("D TTFB ms", "ttfb_ms", "{:.2f}", False),
     ("E p50 ms", "latency_p50_ms", "{:.2f}", False),
     ("E p99 ms", "latency_p99_ms", "{:.2f}", False),
+    ("G gzip items/s", "gzip_items_per_s", "{:,.0f}", True),
+    ("G CPU µs/item", "gzip_cpu_us_per_item", "{:.2f}", False),
+    ("G wire B/item", "gzip_wire_bytes_per_item", "{:.1f}", False),
 ]
 
 
@@ -359,7 +394,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--scenarios", default="ABCDE", help="which to run, e.g. AC")
+    parser.add_argument("--scenarios", default="ABCDEG", help="which to run, e.g. AC")
     parser.add_argument(
         "--servers",
         default="",
