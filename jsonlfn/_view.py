@@ -7,6 +7,7 @@ item become real error responses) and the rest is streamed.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
@@ -149,9 +150,12 @@ async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) 
         return JsonlResponse(_nothing(), headers=opened.headers, http11=http11)
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
         try:
-            lines = [batch async for batch in opened.lines]
+            async with asyncio.timeout(WSGI_PATIENCE):
+                lines = [batch async for batch in opened.lines]
+        except TimeoutError:
+            return _NOT_UNDER_WSGI.response()
         finally:
-            await opened.lines.aclose()
+            await opened.lines.aclose()  # whatever happened, the function has ended
         return JsonlResponse(lines, headers=opened.headers, http11=False)
     return JsonlResponse(opened.lines, headers=opened.headers, http11=http11)
 
@@ -207,6 +211,18 @@ async def _authenticate(endpoint: Endpoint, request: HttpRequest) -> Identity | 
     identity = await authenticate(endpoint.auth, request)
     request.auth = identity  # type: ignore[attr-defined]
     return identity
+
+
+# Under WSGI (runserver, Django's test Client) a stream is collected whole before it is
+# sent; one that has not ended by then (an endless one) gets this answer instead.
+WSGI_PATIENCE = 10.0
+_NOT_UNDER_WSGI = HttpError(
+    500,
+    f"This stream did not end within {WSGI_PATIENCE:g} s. Under WSGI (manage.py runserver) "
+    "jsonlfn collects a stream whole before sending it, so endless streams cannot work: "
+    "serve the project with an ASGI server, e.g. `uvicorn yourproject.asgi:application`.",
+    type="wsgi_stream",
+)
 
 
 def _require_asgi(request: HttpRequest) -> bool:

@@ -124,3 +124,17 @@ async def test_wsgi_is_allowed_in_debug() -> None:
     assert response.status_code == 200
     assert "Connection" not in response  # hop-by-hop headers are forbidden under WSGI
     assert b"".join(response) == THREE
+
+
+def test_an_endless_stream_under_wsgi_gets_advice_and_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """runserver and Django's test Client collect a stream whole: an endless one gets
+    an error that says what to do, and its function is closed, not left running."""
+    monkeypatch.setattr("jsonlfn._view.WSGI_PATIENCE", 0.3)
+    response = Client().get("/idle/?label=wsgi-endless")
+    assert response.status_code == 500
+    detail = orjson.loads(response.content)["detail"][0]
+    assert detail["type"] == "wsgi_stream"
+    assert "uvicorn" in detail["msg"]
+    tracker.wait_all_finished(within=1.0)
