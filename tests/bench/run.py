@@ -183,13 +183,24 @@ async def scenario_a(server: Server, n: int) -> dict[str, float]:
         nonlocal lines
         lines += data.count(b"\n")
 
-    cpu, began = server.cpu_seconds(), time.perf_counter()
-    await read_chunked(reader, count)
-    elapsed, cpu = time.perf_counter() - began, server.cpu_seconds() - cpu
-    writer.close()
+    elapsed, cpu = await _timed_read(server, reader, writer, count)
     if lines != n:
         raise RuntimeError(f"{server.name}: {lines} lines instead of {n}")
     return {"items_per_s": n / elapsed, "cpu_us_per_item": cpu / n * 1e6}
+
+
+async def _timed_read(
+    server: Server,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    on_data: Callable[[bytes], None],
+) -> tuple[float, float]:
+    """Read a chunked body to its end: wall seconds, and the server's CPU seconds."""
+    cpu, began = server.cpu_seconds(), time.perf_counter()
+    await read_chunked(reader, on_data)
+    elapsed, cpu = time.perf_counter() - began, server.cpu_seconds() - cpu
+    writer.close()
+    return elapsed, cpu
 
 
 async def scenario_g(server: Server, n: int) -> dict[str, float]:
@@ -203,10 +214,7 @@ async def scenario_g(server: Server, n: int) -> dict[str, float]:
         wire += len(data)
         lines += decoder.decompress(data).count(b"\n")
 
-    cpu, began = server.cpu_seconds(), time.perf_counter()
-    await read_chunked(reader, count)
-    elapsed, cpu = time.perf_counter() - began, server.cpu_seconds() - cpu
-    writer.close()
+    elapsed, cpu = await _timed_read(server, reader, writer, count)
     if lines != n:
         raise RuntimeError(f"{server.name}: {lines} gzip lines instead of {n}")
     return {
