@@ -6,6 +6,7 @@ through ``registry.asgi()``."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import subprocess
 import time
 import zlib
@@ -18,6 +19,7 @@ import requests
 from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
+from jsonlfn._gzip import Gzip
 from jsonlfn.client import stream
 from jsonlfn.testing import LiveServer
 from tests.wire import StreamReader, fetch, open_request
@@ -120,3 +122,12 @@ def test_compress_off_sends_plain_lines(direct_server: LiveServer) -> None:
     assert "content-encoding" not in response.headers
     assert response.headers["vary"] == "Accept"
     assert response.body == b'{"i":0}\n{"i":1}\n{"i":2}\n'
+
+
+def test_the_gzip_stream_is_valid_and_its_header_length_is_random() -> None:
+    batches = [b'{"i":0}\n', b"", b"x" * 100_000 + b"\n"]
+    coding = Gzip()
+    data = b"".join([*map(coding.batch, batches), coding.last(b"end\n")])
+    assert gzip.decompress(data) == b"".join(batches) + b"end\n"  # CRC and size checked
+    assert gzip.decompress(Gzip().last(b"")) == b""
+    assert len({len(Gzip().batch(b"same")) for _ in range(40)}) > 10  # against BREACH
