@@ -46,8 +46,10 @@ async def _fail_soon() -> None:
 
 
 async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()  # never answers; ends when the client gives up
-    writer.close()
+    try:
+        await reader.read()  # never answers; ends when the client gives up
+    finally:
+        writer.close()  # also when the loop ends first and cancels this handler
 
 
 async def refused_connection() -> AsyncIterator[Any]:

@@ -203,6 +203,9 @@ def test_request_signals_fire_once_per_request(direct_server: LiveServer) -> Non
         with httpx.Client(base_url=direct_server.url) as client:
             for _ in range(3):
                 assert client.get("/count/?n=1").content == TICK0
+        deadline = time.monotonic() + 2  # request_finished follows the response's last byte
+        while [kind for kind, _, _ in calls].count("finished") < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
     finally:
         for signal, receiver in receivers:
             signal.disconnect(receiver)
