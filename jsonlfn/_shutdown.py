@@ -9,7 +9,9 @@ function still open and no ``finally`` run.
 So jsonlfn keeps the set of streaming tasks and, when the server's own signal handler
 fires, chains one call that ends them all: each stream stops after its last complete
 line, its function is closed, and the response ends properly, so the server sees the
-connections finish and exits at once. The hook is installed lazily, only in the main
+connections finish and exits at once. The server's handler runs once the streams have
+ended (at most ``_PATIENCE`` later): daphne drops every connection as soon as its own
+handler has run. The hook is installed lazily, only in the main
 thread, and only on top of a Python-level handler the server installed itself; a
 process whose SIGTERM still has its default action is left alone.
 """
@@ -72,11 +74,31 @@ def _hook_signals(loop: asyncio.AbstractEventLoop) -> None:
             signal.signal(signum, _chained(previous, loop))
 
 
+# How long the server's own handler waits for the streams to end. uvicorn waits for open
+# responses anyway; daphne (Twisted) drops every connection the moment its handler runs.
+_PATIENCE = 1.0
+
+
 def _chained(previous: SignalHandler, loop: asyncio.AbstractEventLoop) -> SignalHandler:
     def handler(signum: int, frame: FrameType | None) -> Any:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(stop_streams)
-        return previous(signum, frame)
+        if loop.is_closed() or not LIVE:
+            return previous(signum, frame)
+        loop.call_soon_threadsafe(_stop_then, previous, signum, loop.time() + _PATIENCE)
+        return None
 
     handler._jsonlfn_chained = True  # type: ignore[attr-defined]
     return handler
+
+
+def _stop_then(previous: SignalHandler, signum: int, deadline: float) -> None:
+    """End every stream, then run the server's handler once they have ended."""
+    stop_streams()
+    _when_ended(previous, signum, deadline)
+
+
+def _when_ended(previous: SignalHandler, signum: int, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    if LIVE and loop.time() < deadline:
+        loop.call_later(0.01, _when_ended, previous, signum, deadline)
+    else:
+        previous(signum, None)
