@@ -48,7 +48,6 @@ class KeySet:
         self._refresh: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
-        self.fetches = 0  # fetches started, for tests and metrics
 
     async def key_for(self, token: str) -> Any:
         """The key that signed ``token`` (by its ``kid``); ``Unauthorized`` without one."""
@@ -80,7 +79,6 @@ class KeySet:
         if now - self._attempted < self.min_refresh:
             return None
         self._attempted = now
-        self.fetches += 1
         self._refresh = loop.create_task(self._fetch(), name=f"JWKS {self.url}")
         return self._refresh
 

@@ -43,9 +43,9 @@ class JsonlResponse(StreamingHttpResponse):
         super().__init__(lines)
         # Django took the server's iterator from ``lines.__aiter__()`` (and registered
         # ``lines.close`` to run when the response is closed).
-        self._lines: AsyncIterator[Any] | None = getattr(self, "_iterator", None)
-        if not self.is_async:
-            self._lines = None
+        self._lines: AsyncIterator[Any] | None = (
+            getattr(self, "_iterator", None) if self.is_async else None
+        )
         for name, value in headers:
             self[name] = value
         if http11:

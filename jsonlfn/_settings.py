@@ -54,11 +54,11 @@ def conf() -> Conf:
     applies) and logged here, and ``manage.py check`` reports it (``jsonlfn.E001``).
     """
     given = _given()
-    found = problems(given)
-    for problem in found:
+    bad = _bad_keys(given)
+    for _, problem in bad:
         logger.error("%s", problem)
-    bad = {key for key, _ in _bad_keys(given)}
-    return _convert({key: value for key, value in given.items() if key not in bad})
+    ignored = {key for key, _ in bad}
+    return _convert({key: value for key, value in given.items() if key not in ignored})
 
 
 def problems(given: dict[str, Any] | None = None) -> list[str]:

@@ -65,14 +65,13 @@ class Plan:
         ping_line = bytearray()
         if ping_item is not None:
             write_extra(ping_item, ping_line)
-        ping_line = bytearray(one_line_each(bytes(ping_line)))
         return cls(
             name,
             line_writer(model, validate=validate),
             lines_writer(model, validate=validate),
             write_extra,
             on_error,
-            bytes(ping_line),
+            one_line_each(bytes(ping_line)),
         )
 
 
