@@ -14,22 +14,28 @@ from jsonlfn._decorators import (
 from jsonlfn._errors import (
     BadRequest,
     Forbidden,
+    HistoryGone,
     HttpError,
+    InvalidEvent,
     InvalidItem,
     MethodNotAllowed,
     NotAcceptable,
     PayloadTooLarge,
+    PublishFailed,
     SpecError,
+    TopicError,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
 )
+from jsonlfn._event import Event
 from jsonlfn._jwt import JWTAuth
 from jsonlfn._negotiation import JSONL_TYPES
 from jsonlfn._registry import Registry, Route
 from jsonlfn._response import JsonlResponse
 from jsonlfn._shutdown import stop_streams
 from jsonlfn._spec import Ping, PingOptions, Spec, StreamOptions, get_spec
+from jsonlfn._topic import Topic
 
 __version__ = "0.1.0"
 
@@ -38,9 +44,12 @@ __all__ = [
     "APIKeyAuth",
     "AuthBackend",
     "BadRequest",
+    "Event",
     "Forbidden",
+    "HistoryGone",
     "HttpError",
     "Identity",
+    "InvalidEvent",
     "InvalidItem",
     "JWTAuth",
     "JsonlResponse",
@@ -49,12 +58,15 @@ __all__ = [
     "PayloadTooLarge",
     "Ping",
     "PingOptions",
+    "PublishFailed",
     "Registry",
     "Route",
     "SessionAuth",
     "Spec",
     "SpecError",
     "StreamOptions",
+    "Topic",
+    "TopicError",
     "Unauthorized",
     "Unavailable",
     "UnsupportedMediaType",

@@ -15,9 +15,16 @@ Two families, kept apart on purpose::
         ├── RequestTimeout        408  the body did not arrive in time (``registry.asgi()``)
         ├── PayloadTooLarge       413
         ├── UnsupportedMediaType  415
+        ├── HistoryGone           410  a topic no longer holds the events after that id
         ├── InvalidItem           422  the first item does not match the model
-        ├── Unavailable           503  MAX_STREAMS streams are open (with Retry-After)
+        ├── Unavailable           503  MAX_STREAMS streams are open, or the topics'
+        │                              store is unreachable (with Retry-After)
         └── ServerError           500  an unexpected exception (``registry.asgi()`` only)
+
+    Exception
+    └── TopicError                a topic could not take an event
+        ├── InvalidEvent          the item does not match the topic's model (ValueError)
+        └── PublishFailed         the topics' store is unreachable; nothing was added
 
 Every ``HttpError`` renders as ``{"detail": [{"msg": ..., "type": ..., "loc": [...]}]}``.
 """
@@ -169,15 +176,42 @@ class UnsupportedMediaType(HttpError):
 
 
 class Unavailable(HttpError):
-    """503: too many streams are open in this process; retry after ``retry_after`` s."""
+    """503: too many streams are open in this process, or a store they need is down;
+    retry after ``retry_after`` s."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(
+        self, retry_after: int, msg: str = "Too many open streams on this server; retry later"
+    ) -> None:
+        super().__init__(503, msg, type="unavailable", headers={"Retry-After": str(retry_after)})
+
+
+class HistoryGone(HttpError):
+    """410: the client resumes after an event the topic no longer holds the sequel of.
+
+    Streaming on would skip the events in between, so the client is told instead; it
+    must fetch the current state another way, then subscribe without ``Last-Event-ID``.
+    """
+
+    def __init__(self, event_id: str, topic: str) -> None:
         super().__init__(
-            503,
-            "Too many open streams on this server; retry later",
-            type="unavailable",
-            headers={"Retry-After": str(retry_after)},
+            410,
+            f"Topic {topic!r} no longer holds the events after {event_id[:40]!r}; "
+            "reload the current state, then resume without Last-Event-ID",
+            type="history_gone",
+            loc=["headers", "Last-Event-ID"],
         )
+
+
+class TopicError(Exception):
+    """A topic could not take an event."""
+
+
+class InvalidEvent(TopicError, ValueError):
+    """The item does not match the topic's model; nothing was published."""
+
+
+class PublishFailed(TopicError, ConnectionError):
+    """The topics' store could not be reached; the event was not added."""
 
 
 class ServerError(HttpError):

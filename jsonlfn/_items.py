@@ -20,6 +20,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from jsonlfn._event import event_data_model, is_event_model, shared_line
+
 Writer = Callable[[Any, bytearray], None]
 LinesWriter = Callable[[list[Any], bytearray], None]
 
@@ -35,8 +37,10 @@ def line_writer(model: Any, *, validate: bool) -> Writer:
     """
     checked = validate and model is not Any
     if _mentions_struct(msgspec.inspect.type_info(model)):
-        return _msgspec_writer(model if checked else None)
-    return _orjson_writer(model if checked else None)
+        write = _msgspec_writer(model if checked else None)
+    else:
+        write = _orjson_writer(model if checked else None)
+    return _sharing_lines(model, write) if is_event_model(model) else write
 
 
 def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
@@ -47,7 +51,7 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
     """
     write = line_writer(model, validate=validate)
     checked = validate and model is not Any
-    if not _mentions_struct(msgspec.inspect.type_info(model)):
+    if is_event_model(model) or not _mentions_struct(msgspec.inspect.type_info(model)):
         return functools.partial(_write_each, write)
     encode_lines = msgspec.json.Encoder().encode_lines
     if not checked:
@@ -70,6 +74,20 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
             _write_each(write, items, batch)
 
     return write_checked_lines
+
+
+def _sharing_lines(model: Any, write: Writer) -> Writer:
+    """``write``, except that a topic's events are written as the line they share."""
+    data_model = event_data_model(model)
+
+    def write_event(item: Any, batch: bytearray) -> None:
+        line = shared_line(item, data_model)
+        if line is None:
+            write(item, batch)
+        else:
+            batch += line
+
+    return write_event
 
 
 def _write_each(write: Writer, items: list[Any], batch: bytearray) -> None:

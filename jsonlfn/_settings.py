@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib.util
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from django.conf import settings
@@ -44,6 +45,11 @@ class Conf:
     COMPRESS: bool = True
     # JWTAuth()'s keywords (see JWTAuth); without them HS256 with SECRET_KEY.
     JWT: dict[str, Any] | None = None
+    # Where Topic events live: "memory" (this process) or a Redis URL shared by every
+    # process, e.g. "redis://127.0.0.1:6379/0" (pip install jsonlfn[redis]).
+    TOPICS: Annotated[str, msgspec.Meta(pattern=r"^(memory|(rediss?|unix)://.+)$")] = "memory"
+    # Events a subscriber may have unread before it is ended (its client then resumes).
+    TOPIC_BUFFER: Annotated[int, msgspec.Meta(ge=1)] = 1024
 
 
 @functools.cache
@@ -63,7 +69,12 @@ def conf() -> Conf:
 
 def problems(given: dict[str, Any] | None = None) -> list[str]:
     """Sentences naming each unknown or mistyped ``JSONLFN`` key and what to write."""
-    return [text for _, text in _bad_keys(_given() if given is None else given)]
+    given = _given() if given is None else given
+    found = [text for _, text in _bad_keys(given)]
+    topics = given.get("TOPICS", "memory")
+    if topics != "memory" and importlib.util.find_spec("redis") is None:
+        found.append(f"JSONLFN['TOPICS'] = {topics!r} needs redis-py: pip install jsonlfn[redis]")
+    return found
 
 
 def _given() -> dict[str, Any]:

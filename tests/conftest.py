@@ -14,6 +14,7 @@ import django
 import pytest
 
 from jsonlfn.testing import LiveServer
+from tests.redis_server import REDIS_SERVER, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -117,3 +118,29 @@ def _fresh_tracker_events() -> None:
 
     with tracker._lock:
         tracker.events.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server of the tests' own, on a free port (CI installs Debian's)."""
+    if REDIS_SERVER is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing: .ci/run installs it with apt-get")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def topics(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each topic backend in turn, as ``JSONLFN["TOPICS"]``; yields its name."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    url = "memory"
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_server").url
+    with override_settings(JSONLFN={**settings.JSONLFN, "TOPICS": url}):
+        yield request.param

@@ -14,10 +14,12 @@ import msgspec
 
 from jsonlfn import (
     APIKeyAuth,
+    Event,
     HttpError,
     Identity,
     JWTAuth,
     Registry,
+    Topic,
     body,
     cookies,
     headers,
@@ -524,3 +526,20 @@ async def django_errors(request: Any, kind: str) -> AsyncIterator[Any]:
     }
     raise errors[kind]
     yield None
+
+
+class Order(msgspec.Struct, frozen=True):
+    n: int
+    note: str = ""
+
+
+ORDERS = Topic("orders", model=Order, maxlen=50)
+
+
+@registry.get("topics/orders/")
+@jsonl_stream(model=Event[Order], id="id")
+@resume(str)
+async def live_orders(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Order]]:
+    """The events of the ``orders`` topic, resumed after ``Last-Event-ID``."""
+    async for event in ORDERS.subscribe(after=last_event_id):
+        yield event

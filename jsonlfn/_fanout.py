@@ -1,0 +1,76 @@
+"""Handing each event of a topic to every subscriber in one event loop.
+
+A backend keeps one ``Feed`` per topic per event loop and calls ``deliver`` once per
+event; each ``Subscriber`` queues it in a bounded buffer and wakes the stream function
+waiting on it. Nothing here runs per subscriber but ``offer``: a comparison, an append
+and at most one future set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from jsonlfn._event import Event, EventKey
+
+
+class Subscriber:
+    """One subscription: the live events after ``after``, at most ``limit`` unread.
+
+    A subscriber whose buffer is full falls ``behind``: it gets what it buffered, then
+    its iteration ends, so its client resumes from the last id it received.
+    """
+
+    __slots__ = ("after", "behind", "buffer", "limit", "waiter")
+
+    def __init__(self, after: EventKey, limit: int) -> None:
+        self.after = after  # the key of the newest event queued (or skipped as seen)
+        self.limit = limit
+        self.buffer: deque[Event[Any]] = deque()
+        self.behind = False
+        self.waiter: asyncio.Future[None] | None = None
+
+    def offer(self, key: EventKey, event: Event[Any]) -> None:
+        if key <= self.after or self.behind:
+            return  # seen already (a backlog, or another delivery path, had it)
+        if len(self.buffer) >= self.limit:
+            self.behind = True
+        else:
+            self.buffer.append(event)
+            self.after = key
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def next(self) -> Event[Any] | None:
+        """The next live event, or None once the subscriber has fallen behind."""
+        buffer = self.buffer
+        while not buffer:
+            if self.behind:
+                return None
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return buffer.popleft()
+
+
+class Feed:
+    """The subscribers of one topic in one event loop, and where its events have got to."""
+
+    __slots__ = ("position", "subscribers")
+
+    def __init__(self, position: EventKey) -> None:
+        self.position = position  # the key of the newest event delivered
+        self.subscribers: set[Subscriber] = set()
+
+    def deliver(self, key: EventKey, event: Event[Any]) -> None:
+        if key <= self.position:
+            return
+        self.position = key
+        for subscriber in self.subscribers:
+            subscriber.offer(key, event)

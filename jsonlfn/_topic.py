@@ -1,0 +1,122 @@
+"""Topics: publish events anywhere, stream them to every subscriber, resume by id.
+
+The backend is the setting ``TOPICS``: ``"memory"`` (the default, this process only) or
+a Redis URL (every process and host that shares the Redis).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any, Generic, Protocol, TypeVar
+
+import msgspec
+
+from jsonlfn._errors import InvalidEvent, SpecError
+from jsonlfn._event import Event, EventKey, parse_id
+from jsonlfn._fanout import Subscriber
+from jsonlfn._memory import MEMORY
+from jsonlfn._settings import conf
+
+T = TypeVar("T")
+
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+
+
+class Backend(Protocol):
+    async def publish(self, topic: Topic[Any], data: Any, payload: bytes) -> str: ...
+    def publish_sync(self, topic: Topic[Any], data: Any, payload: bytes) -> str: ...
+    async def join(
+        self, topic: Topic[Any], after: EventKey | None, limit: int
+    ) -> tuple[Subscriber, AsyncIterator[list[Event[Any]]]]: ...
+    def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None: ...
+    async def aclose(self) -> None: ...
+
+
+class Topic(Generic[T]):
+    """A named stream of events that any process may publish to and stream from.
+
+    >>> orders = Topic("orders", model=Order)
+    >>> await orders.publish(Order(...))        # or orders.publish_sync(...) in sync code
+    >>> async for event in orders.subscribe(after=last_event_id):
+    ...     yield event                         # Event(id="1733097600000-0", data=Order)
+
+    Items are validated against ``model`` when published (``InvalidEvent``). The topic
+    keeps its newest ``maxlen`` events (about that many in Redis) for resuming.
+    """
+
+    def __init__(self, name: str, *, model: type[T] | Any = Any, maxlen: int = 10_000) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise SpecError(
+                f"Topic name {name!r} must be 1-200 letters, digits or '_.:-', "
+                "for example: Topic('orders', model=Order)"
+            )
+        if not isinstance(maxlen, int) or isinstance(maxlen, bool) or maxlen < 1:
+            raise SpecError(f"Topic({name!r}, maxlen={maxlen!r}): maxlen must be an int >= 1")
+        self.name = name
+        self.model = model
+        self.maxlen = maxlen
+        self.key = f"jsonlfn:{{topics}}:{name}".encode()
+        self.decode = msgspec.json.Decoder(model).decode
+        self._encode = msgspec.json.Encoder().encode
+
+    def __repr__(self) -> str:
+        return f"Topic({self.name!r})"
+
+    async def publish(self, item: T) -> str:
+        """Add ``item`` as the topic's newest event; returns its id.
+
+        ``InvalidEvent`` if it does not match the model, ``PublishFailed`` if the store
+        (Redis) is unreachable. Either way nothing was added.
+        """
+        data, payload = self._checked(item)
+        return await backend().publish(self, data, payload)
+
+    def publish_sync(self, item: T) -> str:
+        """``publish`` for sync code: views, signal receivers, Celery tasks, threads."""
+        data, payload = self._checked(item)
+        return backend().publish_sync(self, data, payload)
+
+    async def subscribe(self, after: str | None = None) -> AsyncIterator[Event[T]]:
+        """The events after the one with id ``after`` (the client's ``Last-Event-ID``),
+        then every new one, each once and in order.
+
+        ``after=None`` starts with the next event published. Raises (before the first
+        event) ``BadRequest`` for an id that is not one, ``HistoryGone`` (410) when the
+        topic no longer holds what followed it, ``Unavailable`` (503) when the store is
+        unreachable. Ends when this subscriber falls ``TOPIC_BUFFER`` events behind, so
+        its client resumes instead of the server buffering without bound.
+        """
+        store = backend()
+        settings = conf()
+        start = None if after is None else parse_id(after)
+        subscriber, backlog = await store.join(self, start, settings.TOPIC_BUFFER)
+        try:
+            async for page in backlog:
+                for event in page:
+                    yield event
+            while (live := await subscriber.next()) is not None:
+                yield live
+        finally:
+            store.leave(self, subscriber)
+
+    def _checked(self, item: Any) -> tuple[Any, bytes]:
+        try:
+            payload = self._encode(msgspec.convert(item, self.model, strict=True))
+        except (msgspec.MsgspecError, TypeError) as exc:
+            raise InvalidEvent(f"Topic {self.name!r} refused the item: {exc}") from exc
+        return self.decode(payload), payload  # subscribers get a copy, not the caller's
+
+
+_BACKENDS: dict[str, Backend] = {"memory": MEMORY}
+
+
+def backend() -> Backend:
+    """The backend ``TOPICS`` names: one per URL for the life of the process."""
+    url = conf().TOPICS
+    found = _BACKENDS.get(url)
+    if found is None:
+        from jsonlfn._redis import RedisBackend  # noqa: PLC0415 - the redis extra
+
+        found = _BACKENDS[url] = RedisBackend(url)
+    return found

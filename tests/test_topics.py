@@ -1,0 +1,200 @@
+"""Topics on each backend (in-process and a real Redis): publish, fan out, resume.
+
+Every test here runs once per backend (the ``topics`` fixture); what needs processes
+of its own (workers killed, Redis restarted) is in test_topics_live.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jsonlfn import Event, HistoryGone, InvalidEvent, Topic
+from jsonlfn._items import line_writer, lines_writer
+from jsonlfn._topic import backend
+from tests.streams import Order
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+async def _closed_after(topics: str) -> AsyncIterator[None]:
+    """Each test's event loop gets its own Redis connections; close them with it."""
+    yield
+    await backend().aclose()
+
+
+_names = itertools.count()
+
+
+def fresh_topic(maxlen: int = 1000) -> Topic[Order]:
+    """A topic no other test has used (Redis keeps topics across tests)."""
+    return Topic(f"t{next(_names)}-{uuid.uuid4().hex[:8]}", model=Order, maxlen=maxlen)
+
+
+async def take(events: AsyncIterator[Any], n: int) -> list[Any]:
+    found = []
+    async with asyncio.timeout(5):
+        async for event in events:
+            found.append(event)
+            if len(found) == n:
+                break
+    return found
+
+
+async def subscribed(topic: Topic[Order], after: str | None = None) -> AsyncIterator[Any]:
+    """A subscription that has joined (its first step ran) before this returns."""
+    events = topic.subscribe(after=after)
+    first = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.05)  # the join's round trips (Redis) are done by now
+    return _chain(first, events)
+
+
+async def _chain(first: asyncio.Future[Any], rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    yield await first
+    async for event in rest:
+        yield event
+
+
+async def test_subscribers_get_each_published_event_in_order(topics: str) -> None:
+    topic = fresh_topic()
+    a, b = await subscribed(topic), await subscribed(topic)
+    ids = [await topic.publish(Order(n)) for n in range(5)]
+    for events in (a, b):
+        got = await take(events, 5)
+        assert [e.id for e in got] == ids
+        assert [e.data for e in got] == [Order(n) for n in range(5)]
+
+
+async def test_resume_after_an_id_has_no_gap_and_no_duplicate(topics: str) -> None:
+    topic = fresh_topic()
+    first = [await topic.publish(Order(n)) for n in range(6)]
+    ids = list(first)
+    for i, after in enumerate(first):
+        events = await subscribed(topic, after=after)
+        ids.append(await topic.publish(Order(100 + i)))  # while it catches up
+        got = await take(events, len(ids) - i - 1)
+        assert [e.id for e in got] == ids[i + 1 :]
+
+
+@given(plan=st.lists(st.tuples(st.integers(0, 4), st.booleans()), min_size=1, max_size=8))
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+async def test_resuming_anywhere_sees_exactly_what_followed(topics: str, plan: Any) -> None:
+    """Publish in bursts; a subscriber resuming after any id seen so far (or joining
+    live) gets exactly the events after it, whichever burst it joined in."""
+    topic = fresh_topic()
+    published: list[str] = []
+    subscriptions: list[tuple[int, AsyncIterator[Any]]] = []
+    for burst, resume in plan:
+        if resume and published:
+            index = burst % len(published)
+            subscriptions.append((index + 1, await subscribed(topic, published[index])))
+        else:
+            subscriptions.append((len(published), await subscribed(topic)))
+        published += [await topic.publish(Order(len(published) + k)) for k in range(burst + 1)]
+    for start, events in subscriptions:
+        got = await take(events, len(published) - start)
+        assert [e.id for e in got] == published[start:]
+
+
+async def test_a_bad_item_is_refused_at_publish_and_nothing_is_added(topics: str) -> None:
+    topic = fresh_topic()
+    events = await subscribed(topic)
+    with pytest.raises(InvalidEvent, match="Expected `int`"):
+        await topic.publish({"n": "one"})  # type: ignore[arg-type]
+    with pytest.raises(InvalidEvent):
+        topic.publish_sync(object())  # type: ignore[arg-type]
+    good = await topic.publish({"n": 1})  # type: ignore[arg-type]
+    assert [e.id for e in await take(events, 1)] == [good]
+
+
+async def test_publish_sync_from_threads_reaches_subscribers_in_id_order(topics: str) -> None:
+    topic = fresh_topic()
+    events = await subscribed(topic)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def publish_some(offset: int) -> None:
+        for n in range(10):
+            with lock:  # so that `ids` is in publish order
+                ids.append(topic.publish_sync(Order(offset + n)))
+
+    threads = [threading.Thread(target=publish_some, args=(k * 100,)) for k in range(3)]
+    await asyncio.gather(*(asyncio.to_thread(t.run) for t in threads))
+    got = await take(events, 30)
+    assert [e.id for e in got] == ids
+    assert sorted(_key(i) for i in ids) == [_key(i) for i in ids]
+
+
+async def test_resuming_before_the_history_kept_is_gone(topics: str) -> None:
+    topic = fresh_topic(maxlen=5)
+    first = await topic.publish(Order(0))
+    for n in range(1, 400):  # Redis trims in whole nodes of ~100 entries ("MAXLEN ~")
+        await topic.publish(Order(n))
+    events = topic.subscribe(after=first)
+    with pytest.raises(HistoryGone) as raised:
+        await anext(events)
+    assert raised.value.status == 410
+    assert raised.value.body()["detail"][0]["type"] == "history_gone"
+    assert raised.value.loc == ["headers", "Last-Event-ID"]
+
+
+async def test_an_id_never_given_is_gone(topics: str) -> None:
+    topic = fresh_topic()
+    last = _key(await topic.publish(Order(0)))
+    with pytest.raises(HistoryGone):
+        await anext(topic.subscribe(after=f"{last[0] + 10_000}-0"))
+
+
+@pytest.mark.parametrize("bad", ["abc", "1-", "-1", "1-2-3", " ", "1" * 30 + "-0"])
+async def test_a_malformed_id_is_a_400(topics: str, bad: str) -> None:
+    from jsonlfn import BadRequest
+
+    with pytest.raises(BadRequest, match="is not an event id"):
+        await anext(fresh_topic().subscribe(after=bad))
+
+
+async def test_a_subscriber_that_falls_behind_ends_and_resumes(topics: str) -> None:
+    from django.conf import settings as django_settings
+    from django.test import override_settings
+
+    topic = fresh_topic()
+    with override_settings(JSONLFN={**django_settings.JSONLFN, "TOPIC_BUFFER": 3}):
+        slow = await subscribed(topic)
+        ids = [await topic.publish(Order(n)) for n in range(8)]
+        await asyncio.sleep(0.1)  # delivered (Redis: by the reader) while nobody reads
+        got = [e.id async for e in slow]  # the buffered ones, then a clean end
+    # 3 buffered, plus the one its first step may already have taken out of the buffer
+    assert got == ids[: len(got)]
+    assert 3 <= len(got) <= 4
+    resumed = await subscribed(topic, after=got[-1])
+    assert [e.id for e in await take(resumed, 8 - len(got))] == ids[len(got) :]
+
+
+async def test_every_subscriber_shares_one_event_and_one_line(topics: str) -> None:
+    topic = fresh_topic()
+    subscriptions = [await subscribed(topic) for _ in range(20)]
+    await topic.publish(Order(7, "shared"))
+    events = [(await take(s, 1))[0] for s in subscriptions]
+    assert all(e is events[0] for e in events)  # decoded once for the whole process
+    batch = bytearray()
+    line_writer(Event[Order], validate=True)(events[0], batch)
+    lines_writer(Event[Order], validate=True)(events, batch)
+    lines = bytes(batch).splitlines(keepends=True)
+    assert set(lines) == {msgspec.json.encode(events[0]) + b"\n"}
+
+
+def _key(event_id: str) -> tuple[int, int]:
+    ms, seq = event_id.split("-")
+    return int(ms), int(seq)
