@@ -50,12 +50,6 @@ class AuthOptions:
     backends: tuple[AuthBackend, ...]
     scopes: frozenset[str]
 
-    @property
-    def needs_middleware(self) -> bool:
-        """Whether a backend relies on middleware (``SessionAuth``): ``registry.asgi()``
-        then leaves the route on Django's handler."""
-        return any(getattr(backend, "needs_middleware", False) for backend in self.backends)
-
 
 def check_backends(backends: Iterable[object], scopes: Iterable[str]) -> AuthOptions:
     found = tuple(backends)
@@ -155,15 +149,14 @@ def constant_time_lookup(keys: Mapping[str, str]) -> Callable[[str], str | None]
 class SessionAuth:
     """Django's logged-in user (``request.auser()``), from the session cookie.
 
-    Needs ``SessionMiddleware`` and ``AuthenticationMiddleware``, so ``registry.asgi()``
-    leaves routes using it on Django's handler. Stream views are
+    Needs ``SessionMiddleware`` and ``AuthenticationMiddleware``, which run on both
+    serving paths (``registry.asgi()`` runs ``MIDDLEWARE`` too). Stream views are
     CSRF-exempt, so for unsafe methods (POST, ...) this backend runs Django's CSRF check
     itself and answers 403 when it fails; GET streams need no token.
     """
 
     name = "session"
     challenge = 'Cookie realm="session"'
-    needs_middleware = True  # registry.asgi() keeps its routes on Django's handler
 
     def __init__(self) -> None:
         needed = "django.contrib.auth.middleware.AuthenticationMiddleware"

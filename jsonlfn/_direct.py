@@ -8,12 +8,13 @@ same code as the Django view (``open_stream``) and writes the batches to ``send`
 itself. Everything else (other views, admin, websockets, lifespan) goes to the wrapped
 application untouched.
 
-Kept from Django's handler: the body is read before the view runs (bounded here by
-``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413 without reading the rest), ``ALLOWED_HOSTS``
-(400), the script prefix from ``root_path``/``FORCE_SCRIPT_NAME``,
-``request.resolver_match``, a ``ThreadSensitiveContext`` per request, the request
-signals (see ``_lifecycle``), cancelling the stream when the client leaves. Not run:
-middleware.
+Kept from Django's handler: the project's ``MIDDLEWARE``, run around the stream (see
+``_middleware``: nothing to run, no cost, while it is empty), the body read before the
+view runs (bounded here by ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413 without reading the
+rest), ``ALLOWED_HOSTS`` (400), the script prefix from
+``root_path``/``FORCE_SCRIPT_NAME``, ``request.resolver_match``, a
+``ThreadSensitiveContext`` per request, the request signals (see ``_lifecycle``),
+cancelling the stream when the client leaves.
 """
 
 from __future__ import annotations
@@ -28,30 +29,19 @@ from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
-from django.core.signals import got_request_exception
-from django.http import HttpResponse
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
 from jsonlfn import _lifecycle
-from jsonlfn._errors import (
-    BadRequest,
-    HttpError,
-    PayloadTooLarge,
-    RequestTimeout,
-    ServerError,
-)
-from jsonlfn._response import Headers
+from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, RequestTimeout
+from jsonlfn._middleware import Chain, Chains, opened_stream
+from jsonlfn._send import Message, Send, response_start, send_response, send_stream, stream_start
 from jsonlfn._sendtimer import TIMED_OUT
 from jsonlfn._settings import conf
-from jsonlfn._view import Methods, Opened, open_stream
+from jsonlfn._view import Methods, open_stream
 
 Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-logger = logging.getLogger("django.request")  # where Django's handler logs 500s
 
 
 class DirectApp:
@@ -61,12 +51,14 @@ class DirectApp:
         self.app = app
         self._routes = routes  # the registry's direct route views; filled by urls()
         self._resolved = _Resolutions(routes)
+        self._chains = Chains(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             match = self._resolve(scope)
             if match is not None:
-                await _serve(match, self._routes[match.func], scope, receive, send)
+                methods, chain = self._routes[match.func], self._chains.current()
+                await _serve(match, methods, scope, receive, send, chain=chain)
                 return
         await self.app(scope, receive, send)
 
@@ -111,28 +103,41 @@ class _Resolutions:
 
 
 async def _serve(
-    match: ResolverMatch, methods: Methods, scope: Scope, receive: Receive, send: Send
+    match: ResolverMatch,
+    methods: Methods,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    chain: Chain | None,
 ) -> None:
     async with ThreadSensitiveContext() as context:
         try:
             body = await _read_body(scope, receive)
         except HttpError as exc:
-            await _send_response(exc.response(), send)
+            await send_response(exc.response(), send)
             return
         if body is None:
             return  # the client left before its body arrived
         set_script_prefix(get_script_prefix(scope))
         await _lifecycle.started(scope)
+        request = ASGIRequest(scope, BytesIO(body))
+        request.resolver_match = match
         try:
-            await _respond(ASGIRequest(scope, BytesIO(body)), match, methods, receive, send)
+            await _respond(request, match, methods, receive, send, chain=chain)
         finally:
             await _lifecycle.finished(context)
 
 
 async def _respond(
-    request: ASGIRequest, match: ResolverMatch, methods: Methods, receive: Receive, send: Send
+    request: ASGIRequest,
+    match: ResolverMatch,
+    methods: Methods,
+    receive: Receive,
+    send: Send,
+    *,
+    chain: Chain | None,
 ) -> None:
-    request.resolver_match = match
     task = asyncio.current_task()
     assert task is not None
     watch = _ClientWatch(receive, task)
@@ -140,15 +145,19 @@ async def _respond(
     try:
         try:
             _check_host(request)
-            opened = await open_stream(
-                methods.pick(request.method), request, match.kwargs, asgi=True
-            )
+            if chain is not None:
+                started = True  # the chain answers every error itself
+                await _through(chain, request, send, watch.stop)
+                return
+            endpoint = methods.pick(request.method)
+            opened = await open_stream(endpoint, request, match.kwargs, asgi=True)
         except HttpError as exc:
-            await _send_response(exc.response(), send)
+            await send_response(exc.response(), send)
             return
         started = True
         http11 = request.scope.get("http_version") == "1.1"
-        await _send_stream(opened, http11, send, watch)
+        start = stream_start(opened.headers, http11)
+        await send_stream(start, opened.lines, opened.ended, send, watch.stop)
     except asyncio.CancelledError:
         stalled = task in TIMED_OUT
         TIMED_OUT.discard(task)
@@ -157,31 +166,32 @@ async def _respond(
     except OSError:
         pass  # the client left during a send (servers raise OSError subclasses)
     except Exception as exc:  # a bug in the stream function (or jsonlfn): log, then 500
-        _log_failure(request, exc)
-        await got_request_exception.asend(sender=None, request=request)  # error reporters
+        answer = await _lifecycle.server_error(request, exc)
         if not started:
-            await _send_response(ServerError(exc, debug=settings.DEBUG).response(), send)
+            await send_response(answer, send)
     finally:
         watch.stop()
 
 
-async def _send_stream(opened: Opened, http11: bool, send: Send, watch: _ClientWatch) -> None:
-    """Send the headers, then each batch; the last one ends the response (one write)."""
-    lines, ended = opened.lines, opened.ended
-    last = b""
+async def _through(
+    chain: Chain, request: ASGIRequest, send: Send, done: Callable[[], None]
+) -> None:
+    """The project's middleware around the stream: the batches go out with the headers
+    the middleware set, unless they answered otherwise (then the stream is closed)."""
     try:
-        await send(_start(opened.headers, http11))
-        if lines is not None:  # None: HEAD
-            async for batch in lines:
-                if ended[0]:
-                    last = batch
-                    break
-                await send({"type": "http.response.body", "body": batch, "more_body": True})
+        response = await chain(request)
+        stream = opened_stream(request)
+        if response is stream and stream is not None and stream.untouched():
+            opened = stream.opened
+            await send_stream(response_start(stream), opened.lines, opened.ended, send, done)
+            return
+        if stream is not None and response is not stream and stream.opened.lines is not None:
+            await stream.opened.lines.aclose()  # answered without it: the function ends now
+        await send_response(response, send)  # a middleware's own answer, or wrapped content
     finally:
-        if lines is not None:
-            await lines.aclose()  # also when the headers never left: the function ends
-    watch.stop()  # the server reports the finished response as a disconnect
-    await send({"type": "http.response.body", "body": last, "more_body": False})
+        stream = opened_stream(request)
+        if stream is not None and stream.opened.lines is not None:
+            await stream.opened.lines.aclose()  # a no-op once the stream was sent
 
 
 def _check_host(request: ASGIRequest) -> None:
@@ -237,33 +247,6 @@ def _declared_length(scope: Scope) -> int | None:
         elif name == b"transfer-encoding":
             return None
     return length
-
-
-_START_HEADERS: dict[tuple[Headers, bool], list[tuple[bytes, bytes]]] = {}
-
-
-def _start(named: Headers, http11: bool) -> Message:
-    headers = _START_HEADERS.get((named, http11))
-    if headers is None:
-        pairs = [*named, ("Connection", "keep-alive")] if http11 else list(named)
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
-        _START_HEADERS[(named, http11)] = headers
-    return {"type": "http.response.start", "status": 200, "headers": headers}
-
-
-async def _send_response(response: HttpResponse, send: Send) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.items()]
-    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": response.content, "more_body": False})
-
-
-def _log_failure(request: ASGIRequest, exc: Exception) -> None:
-    logger.error(
-        "Internal Server Error: %s",
-        request.path,
-        exc_info=exc,
-        extra={"status_code": 500, "request": request},
-    )
 
 
 async def _awaiting(awaitable: Awaitable[Message]) -> Message:

@@ -15,24 +15,35 @@ Django's other two, ``close_caches`` and ``reset_urlconf``, touch context-local 
 and no database: they are called in the event loop, where that context is. Every other
 receiver, yours and third-party apps', is called as Django calls it (sync ones in the
 request's thread, which costs a hop per request while one is connected).
+
+An exception nothing handled is logged to ``django.request`` as Django logs it, and
+``got_request_exception`` is sent, so error reporters hear of it; the answer is the
+JSON 500.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
+from django.conf import settings
 from django.core.cache import close_caches
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.base import reset_urlconf
-from django.core.signals import request_finished, request_started
+from django.core.signals import got_request_exception, request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.dispatch import Signal
+from django.http import HttpRequest, HttpResponse
+
+from jsonlfn._errors import ServerError
 
 _REPLACED = (reset_queries, close_old_connections)  # done by close_connections instead
 _IN_LOOP = (close_caches, reset_urlconf)  # no thread affinity, no I/O to speak of
 SENDER = ASGIHandler  # receivers filtering on Django's handler still hear the direct path
+
+logger = logging.getLogger("django.request")  # where Django's handler logs 500s
 
 
 async def started(scope: MutableMapping[str, Any]) -> None:
@@ -87,3 +98,15 @@ def close_connections() -> None:
     even ``CONN_MAX_AGE`` connections could never be reused (pools take theirs back)."""
     for connection in connections.all(initialized_only=True):
         connection.close()
+
+
+async def server_error(request: HttpRequest, exc: BaseException) -> HttpResponse:
+    """Log ``exc`` as Django's handler does, tell error reporters, return the JSON 500."""
+    logger.error(
+        "Internal Server Error: %s",
+        request.path,
+        exc_info=exc,
+        extra={"status_code": 500, "request": request},
+    )
+    await got_request_exception.asend(sender=None, request=request)
+    return ServerError(exc, debug=settings.DEBUG).response()

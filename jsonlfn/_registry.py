@@ -15,7 +15,7 @@ from jsonlfn._direct import ASGIApp, DirectApp
 from jsonlfn._errors import SpecError
 from jsonlfn._openapi import Info, Operation, build_document
 from jsonlfn._signature import path_parameters, require_keyword
-from jsonlfn._spec import describe, get_spec, require_stream_function
+from jsonlfn._spec import describe, require_stream_function
 from jsonlfn._view import Methods, StreamFunction, View, compile_endpoint, route_view
 
 REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()  # for `manage.py jsonlfn_openapi`
@@ -111,7 +111,7 @@ class Registry:
             endpoints = {m: compile_endpoint(r.fn, route) for r in group for m in r.methods}
             methods = Methods.of(endpoints)
             view = route_view(methods)
-            if all(r.direct and not _needs_middleware(r.fn) for r in group):
+            if all(r.direct for r in group):
                 self._direct[view] = methods
             pattern = path(route, view, name=group[0].name)
             self._mounted[id(pattern)] = route
@@ -124,10 +124,12 @@ class Registry:
         >>> application = registry.asgi(get_asgi_application())
 
         Requests that resolve to a route of this registry are served directly: several
-        times the requests per second on short streams. Middleware does not run for them;
-        register a route with ``direct=False`` to keep it on Django's path. Every other
-        request (other views, admin, websockets, lifespan) reaches ``app`` unchanged.
-        See README, "Serving without Django's handler".
+        times the requests per second on short streams. The project's ``MIDDLEWARE``
+        runs around them as on Django's path (CORS, security redirects and headers,
+        sessions, cookies); with it empty, nothing is run and nothing is paid. Register a
+        route with ``direct=False`` to keep it on Django's handler. Every other request
+        (other views, admin, websockets, lifespan) reaches ``app`` unchanged. See
+        README, "Serving without Django's handler".
         """
         return DirectApp(app, self._direct)
 
@@ -203,11 +205,6 @@ class Registry:
         for route in self._routes:
             grouped.setdefault(route.route, []).append(route)
         return grouped
-
-
-def _needs_middleware(fn: StreamFunction) -> bool:
-    auth = get_spec(fn).auth
-    return auth is not None and bool(auth.needs_middleware)
 
 
 def _mounted_routes(ours: dict[int, str]) -> dict[str, str]:

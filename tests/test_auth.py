@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, override_settings
 
 from jsonlfn import APIKeyAuth, JWTAuth, SessionAuth, SpecError, constant_time_lookup, requires
-from jsonlfn.testing import jwt_token
+from jsonlfn.testing import StreamClient, jwt_token
 from tests.conftest import LiveServer
 from tests.keys import IDP, JWKS_URL, ROTATED
 from tests.streams import registry
@@ -325,6 +325,27 @@ async def test_session_auth_checks_csrf_on_post(user: Any) -> None:
     client.cookies["csrftoken"] = token
     accepted = await client.post("/mine/", headers={"X-CSRFToken": token})
     assert accepted.status_code == 200
+
+
+@pytest.mark.anyio
+@SESSION
+async def test_session_auth_streams_on_the_direct_path(user: Any) -> None:
+    from tests.urls_session import registry as session_registry
+
+    django = AsyncClient()
+    await django.aforce_login(user)
+    cookie = {"Cookie": f"sessionid={django.cookies['sessionid'].value}"}
+    client = StreamClient(session_registry.asgi(_unreachable))  # every request served directly
+    async with client.stream("/mine/") as refused:
+        assert refused.status == 401
+    async with client.stream("/mine/", headers=cookie) as allowed:
+        assert [line async for line in allowed] == [f"user {user.pk}"]
+    async with client.stream("/mine/", method="POST", headers=cookie) as posted:
+        assert posted.status == 403  # no CSRF token: SessionAuth's own check, as on Django's
+
+
+async def _unreachable(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError(f"{scope['path']} reached Django's handler")
 
 
 @pytest.mark.anyio

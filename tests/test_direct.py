@@ -26,6 +26,7 @@ from django.core.signals import got_request_exception, request_finished, request
 from django.db import connections
 from django.test import override_settings
 
+from jsonlfn._direct import DirectApp
 from jsonlfn.testing import LiveServer, StreamClient
 from tests.streams import registry
 from tests.tracker import tracker
@@ -68,29 +69,24 @@ async def test_everything_but_direct_routes_reaches_the_wrapped_app_unchanged() 
 
 
 @pytest.mark.anyio
-async def test_middleware_runs_on_the_django_path_only() -> None:
+async def test_middleware_runs_on_both_paths() -> None:
     with override_settings(MIDDLEWARE=["tests.middleware.stamp"]):
         client = StreamClient(registry.asgi(ASGIHandler()))
         async with client.stream("/via-django/") as kept:  # direct=False
             assert kept.headers["x-middleware"] == "ran"
         async with client.stream("/count/?n=1") as direct:
-            assert "x-middleware" not in direct.headers
+            assert direct.headers["x-middleware"] == "ran"
             assert [tick async for tick in direct] == [{"i": 0}]
 
 
 @pytest.mark.anyio
-async def test_session_auth_routes_stay_on_djangos_handler() -> None:
-    middleware = [
-        "django.contrib.sessions.middleware.SessionMiddleware",
-        "django.contrib.auth.middleware.AuthenticationMiddleware",
-    ]
-    with override_settings(ROOT_URLCONF="tests.urls_session", MIDDLEWARE=middleware):
-        from tests.urls_session import registry as session_registry
-
-        wrapped = Recorder()
-        async with StreamClient(session_registry.asgi(wrapped)).stream("/mine/") as response:
-            assert response.status == 204
-        assert [scope["path"] for scope in wrapped.seen] == ["/mine/"]
+async def test_an_empty_middleware_setting_builds_no_chain() -> None:
+    app = registry.asgi(Recorder())
+    assert isinstance(app, DirectApp)
+    assert app._chains.current() is None  # nothing to run, nothing paid per request
+    with override_settings(MIDDLEWARE=["tests.middleware.stamp"]):
+        assert app._chains.current() is not None
+    assert app._chains.current() is None
 
 
 async def _no_receive() -> dict[str, Any]:

@@ -42,14 +42,17 @@ def command(server: str, app: str, port: int) -> list[str]:
 
 
 class ServerProcess:
-    """One server on a free loopback port, serving the test project from ``ROOT``."""
+    """One server on a free loopback port, serving the test project from ``ROOT``
+    (with ``settings``, a settings module, instead of ``tests.settings``)."""
 
-    def __init__(self, server: str, path: str) -> None:
+    def __init__(self, server: str, path: str, settings: str | None = None) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
         self.name = f"{server}-{path}"
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        if settings is not None:
+            env["DJANGO_SETTINGS_MODULE"] = settings
         argv = [sys.executable, *command(server, APPS[path], self.port)]
         self.process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -2,6 +2,8 @@
 
 uvicorn tests.bench.django_project:application         (Django's handler)
 uvicorn tests.bench.django_project:direct_application  (registry.asgi())
+
+``tests.bench.middleware_project`` serves the same with a typical ``MIDDLEWARE``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,18 @@ if not settings.configured:
         SECRET_KEY="bench",
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
-        MIDDLEWARE=[],
+        # tests.bench.middleware_project: a browser-facing project's stack, startproject's
+        # header middleware plus CORS.
+        MIDDLEWARE=[
+            "corsheaders.middleware.CorsMiddleware",
+            "django.middleware.security.SecurityMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ]
+        if os.environ.get("JSONLFN_BENCH_MIDDLEWARE")
+        else [],
+        CORS_ALLOWED_ORIGINS=["https://app.example"],
         INSTALLED_APPS=[],
         JSONLFN={"SEND_TIMEOUT": None},
     )

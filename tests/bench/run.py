@@ -125,6 +125,18 @@ def servers() -> list[Server]:
                 "G": "/jsonlfn/items/",
             },
         ),
+        Server(
+            "jsonlfn, MIDDLEWARE",
+            "tests.bench.middleware_project:application",
+            {"B": "/jsonlfn/items/", "D": "/jsonlfn/items/"},
+            "corsheaders",
+        ),
+        Server(
+            "jsonlfn, direct ASGI, MIDDLEWARE",
+            "tests.bench.middleware_project:direct_application",
+            {"B": "/jsonlfn/items/", "D": "/jsonlfn/items/"},
+            "corsheaders",
+        ),
         Server("jsonlfn, pings on", django, {"C": "/jsonlfn/idle-pinged/"}),
         Server("jsonlfn, validate=False", django, {"A": "/jsonlfn/items-unvalidated/"}),
         Server("bare ASGI, a message per line", "tests.bench.bare:per_line", {"A": "/", "B": "/"}),
