@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest test-newest demo bench soak clean
+.PHONY: test lint typecheck pytest test-newest demo bench soak clean node-tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## make node-tools: Redocly CLI into .ci/node (npm, pinned by its lockfile), for
+## tests/test_redocly.py; .ci/run does this when npm is on PATH, else the test skips.
+node-tools:
+	npm ci --prefix .ci/node --no-audit --no-fund --loglevel=error
 
 ## make test-newest: the suite on the newest Python 3.12+ found (pyenv or PATH) with the
 ## newest Django; prints why and succeeds when no such interpreter exists.
@@ -52,4 +57,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.soak
 
 clean:
-	rm -rf .venv .venv-newest .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf .venv .venv-newest .pytest_cache .mypy_cache .ruff_cache *.egg-info .ci/node/node_modules

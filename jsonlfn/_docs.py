@@ -1,8 +1,10 @@
 """The interactive documentation page: Swagger UI, served offline.
 
 The assets come from the ``drf-spectacular-sidecar`` package (a maintained, Django-only
-wheel that vendors Swagger UI 5, which reads OpenAPI 3.2). They are served by the same
-view (``?asset=...``), so no static-files set-up and no CDN are needed.
+wheel that vendors Swagger UI 5, which reads OpenAPI 3.2), plus jsonlfn's own Swagger UI
+plugin (``_docs_plugin.js``: item schemas, example lines, live streams with a Stop
+button). They are served by the same view (``?asset=...``), so no static-files set-up
+and no CDN are needed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ _ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",
     "favicon-32x32.png": "image/png",
 }
+PLUGIN = "jsonlfn-docs.js"  # served from jsonlfn itself
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -29,16 +32,23 @@ _PAGE = """<!doctype html>
 <title>{title}</title>
 <link rel="icon" href="?asset=favicon-32x32.png">
 <link rel="stylesheet" href="?asset=swagger-ui.css">
+<style>
+.jsonlfn-lines {{ max-height: 24em; overflow-y: auto; white-space: pre; }}
+.jsonlfn-status {{ font-family: monospace; margin-right: 1em; }}
+</style>
 </head>
 <body>
 <div id="swagger-ui"></div>
 <script id="openapi-document" type="application/json">{document}</script>
 <script src="?asset=swagger-ui-bundle.js"></script>
+<script src="?asset=jsonlfn-docs.js"></script>
 <script>
+const openapi = JSON.parse(document.getElementById("openapi-document").textContent);
 window.ui = SwaggerUIBundle({{
-  spec: JSON.parse(document.getElementById("openapi-document").textContent),
+  spec: JsonlfnDocs.forDisplay(openapi),
   dom_id: "#swagger-ui",
   deepLinking: true,
+  plugins: [JsonlfnDocs.plugin],
 }});
 </script>
 </body>
@@ -63,9 +73,13 @@ def docs_view(title: str, document: Callable[[], dict[str, Any]]) -> Callable[..
 
 
 def _asset(folder: Any, name: str) -> HttpResponse:
-    if name not in _ASSETS:
+    if name == PLUGIN:
+        content = (resources.files("jsonlfn") / "_docs_plugin.js").read_bytes()
+        response = HttpResponse(content, content_type="text/javascript")
+    elif name in _ASSETS:
+        response = HttpResponse((folder / name).read_bytes(), content_type=_ASSETS[name])
+    else:
         return HttpResponse(status=404)
-    response = HttpResponse((folder / name).read_bytes(), content_type=_ASSETS[name])
     response["Cache-Control"] = "public, max-age=86400"
     return response
 

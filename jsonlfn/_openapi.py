@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jsonlfn._negotiation import JSONL_TYPES
-from jsonlfn._schemas import Schemas
+from jsonlfn._schemas import Schemas, markdown
 from jsonlfn._signature import PATH_PARAMETER, path_parameters
 from jsonlfn._spec import RESUME_HEADER, Spec, get_spec
 
@@ -64,10 +64,15 @@ class Info:
     version: str
     description: str | None = None
     servers: tuple[str, ...] = ()
+    license: dict[str, str] | None = None
 
 
 def build_document(info: Info, operations: Sequence[Operation]) -> dict[str, Any]:
-    """The OpenAPI 3.2.0 document for ``operations``, as a JSON-ready dict."""
+    """The OpenAPI 3.2.0 document for ``operations``, as a JSON-ready dict.
+
+    Without ``servers`` the document names ``/``: relative to where it is served, so
+    clients and linters get a base URL that is right for the host serving it.
+    """
     schemas = Schemas([get_spec(op.fn) for op in operations])
     names = _operation_ids(operations)
     paths: dict[str, dict[str, Any]] = {}
@@ -79,8 +84,7 @@ def build_document(info: Info, operations: Sequence[Operation]) -> dict[str, Any
             del item["parameters"]
         paths.setdefault(path, {})[op.method.lower()] = item
     document: dict[str, Any] = {"openapi": "3.2.0", "info": _info(info)}
-    if info.servers:
-        document["servers"] = [{"url": url} for url in info.servers]
+    document["servers"] = [{"url": url} for url in info.servers or ("/",)]
     document["paths"] = paths
     document["components"] = {
         "schemas": schemas.components(),
@@ -101,7 +105,9 @@ def _schemes(operations: Sequence[Operation]) -> dict[str, Any]:
 def _info(info: Info) -> dict[str, Any]:
     found: dict[str, Any] = {"title": info.title, "version": info.version}
     if info.description:
-        found["description"] = info.description
+        found["description"] = markdown(info.description)
+    if info.license:
+        found["license"] = info.license
     return found
 
 
@@ -141,6 +147,7 @@ def _operation(op: Operation, operation_id: str, spec: Spec, schemas: Schemas) -
             "content": {"application/json": {"schema": schemas.of(spec.body)}},
         }
     found["responses"] = _responses(spec, schemas)
+    found["security"] = []  # public: no credentials (stated, so linters see it is meant)
     if spec.auth is not None:  # any one of the backends, each with the scopes
         scopes = sorted(spec.auth.scopes)
         found["security"] = [{backend.name: scopes} for backend in spec.auth.backends]
@@ -178,9 +185,9 @@ def _docstring(fn: Callable[..., Any]) -> dict[str, str]:
     if not doc:
         return {}
     summary, _, rest = doc.partition("\n\n")
-    found = {"summary": " ".join(summary.split())}
+    found = {"summary": markdown(" ".join(summary.split()))}
     if rest.strip():
-        found["description"] = rest.strip()
+        found["description"] = markdown(rest.strip())
     return found
 
 

@@ -62,9 +62,20 @@ def _fields(model: Any) -> tuple[msgspec.inspect.Field, ...]:
 
 
 def _converting(model: Any, kind: str, public: Mapping[str, str]) -> Callable[[Any], Any]:
-    """``convert`` from strings (``"5"`` -> 5), with errors located at the public name."""
+    """``convert`` from strings (``"5"`` -> 5), with errors located at the public name.
+
+    A sent ``null`` is refused even where the field allows ``None``: lax conversion
+    would read it as ``None``, but an optional parameter is documented without a null
+    value (leaving it out is how to send ``None``).
+    """
+    nullable = {field.encode_name for field in _fields(model) if _allows_none(field.type)}
 
     def convert(data: dict[str, Any]) -> Any:
+        for key in nullable & data.keys():
+            if isinstance(data[key], str) and data[key].lower() == "null":
+                name = public.get(key, key)
+                msg = "Expected a value, got `null`; leave the parameter out instead"
+                raise BadRequest(msg, loc=[kind, name])
         try:
             return msgspec.convert(data, model, strict=False)
         except msgspec.ValidationError as exc:
@@ -176,6 +187,12 @@ def _read_json_body(request: HttpRequest) -> bytes:
 def _trimmed(value: str) -> str:
     """A header value without the optional whitespace around it (RFC 9110, 5.5)."""
     return value.strip(" \t")
+
+
+def _allows_none(info: msgspec.inspect.Type) -> bool:
+    if isinstance(info, msgspec.inspect.UnionType):
+        return any(_allows_none(member) for member in info.types)
+    return isinstance(info, msgspec.inspect.NoneType)
 
 
 def _is_many(info: msgspec.inspect.Type) -> bool:

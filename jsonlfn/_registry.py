@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, path
 from jsonlfn._direct import ASGIApp, DirectApp
 from jsonlfn._errors import SpecError
 from jsonlfn._openapi import Info, Operation, build_document
+from jsonlfn._openapi31 import downgrade
 from jsonlfn._signature import path_parameters, require_keyword
 from jsonlfn._spec import describe, require_stream_function
 from jsonlfn._view import Methods, StreamFunction, View, compile_endpoint, route_view
@@ -47,6 +48,9 @@ class Registry:
     ... async def events(request):
     ...     yield Event(id=1)
     >>> urlpatterns = [path("", include(registry.urls()))]
+
+    ``title``, ``version``, ``description``, ``servers`` and ``license`` (an SPDX
+    identifier such as ``"MIT"``, or a License Object dict) go in the document's ``info``.
     """
 
     def __init__(
@@ -56,15 +60,17 @@ class Registry:
         version: str = "0.1.0",
         description: str | None = None,
         servers: Iterable[str] = (),
+        license: str | Mapping[str, str] | None = None,  # noqa: A002 - info.license
     ) -> None:
         self.title = title
         self.version = version
         self.description = description
         self.servers = tuple(servers)
+        self.license = _license(license)
         self._routes: list[Route] = []
         self._mounted: dict[int, str] = {}  # id(URLPattern) -> its route, for openapi()
         self._direct: dict[Callable[..., Any], Methods] = {}  # route views asgi() serves
-        self._document: dict[str, Any] | None = None
+        self._documents: dict[str, dict[str, Any]] = {}  # by OpenAPI version
         REGISTRIES.add(self)
 
     @property
@@ -94,7 +100,7 @@ class Registry:
             require_keyword(fn, parameter, f"route {route!r}")
         name = name or str(getattr(fn, "__name__", "stream"))
         self._routes.append(Route(route, fn, wanted, name, tuple(tags), deprecated, direct))
-        self._document = None
+        self._documents.clear()
 
     def get(self, route: str, **options: Any) -> Callable[[F], F]:
         """Decorator form of ``add(route, fn, methods=["GET"])`` (HEAD is answered too)."""
@@ -133,27 +139,38 @@ class Registry:
         """
         return DirectApp(app, self._direct)
 
-    def openapi(self) -> dict[str, Any]:
-        """The OpenAPI 3.2.0 document of every route, as a dict (built once, then cached).
+    def openapi(self, version: str = "3.2") -> dict[str, Any]:
+        """The OpenAPI document of every route, as a dict (built once, then cached).
 
-        Paths are the URLs as mounted in the project's urlconf, prefixes included.
+        ``version="3.2"`` (3.2.0, JSON Lines as ``itemSchema``) or ``"3.1"`` (3.1.1, for
+        tools that don't read 3.2 yet; see README, "OpenAPI 3.1"). Paths are the URLs as
+        mounted in the project's urlconf, prefixes included.
         """
-        if self._document is None:
-            mounted = _mounted_routes(self._mounted)
-            operations = [
-                Operation(mounted.get(r.route, r.route), method, r.fn, r.tags, r.deprecated)
-                for r in self._routes
-                for method in r.methods
-            ]
-            info = Info(self.title, self.version, self.description, self.servers)
-            self._document = build_document(info, operations)
-        return self._document
+        _check_version(version)
+        if version not in self._documents:
+            document = self._documents.get("3.2") or self._build()
+            self._documents["3.2"] = document
+            self._documents["3.1"] = downgrade(document)
+        return self._documents[version]
 
-    def openapi_view(self) -> View:
-        """A view serving ``openapi()`` as JSON: ``path("openapi.json", r.openapi_view())``."""
+    def _build(self) -> dict[str, Any]:
+        mounted = _mounted_routes(self._mounted)
+        operations = [
+            Operation(mounted.get(r.route, r.route), method, r.fn, r.tags, r.deprecated)
+            for r in self._routes
+            for method in r.methods
+        ]
+        info = Info(self.title, self.version, self.description, self.servers, self.license)
+        return build_document(info, operations)
+
+    def openapi_view(self, version: str = "3.2") -> View:
+        """A view serving ``openapi(version)`` as JSON:
+        ``path("openapi.json", registry.openapi_view())``."""
+        _check_version(version)
 
         async def openapi(request: HttpRequest) -> HttpResponse:
-            return HttpResponse(orjson.dumps(self.openapi()), content_type="application/json")
+            document = orjson.dumps(self.openapi(version))
+            return HttpResponse(document, content_type="application/json")
 
         return openapi
 
@@ -205,6 +222,21 @@ class Registry:
         for route in self._routes:
             grouped.setdefault(route.route, []).append(route)
         return grouped
+
+
+OPENAPI_VERSIONS = ("3.2", "3.1")
+
+
+def _check_version(version: str) -> None:
+    if version not in OPENAPI_VERSIONS:
+        raise ValueError(f'The OpenAPI version is "3.2" or "3.1", not {version!r}.')
+
+
+def _license(given: str | Mapping[str, str] | None) -> dict[str, str] | None:
+    """An SPDX identifier (``"MIT"``) or a License Object (``{"name": ..., "url": ...}``)."""
+    if given is None or isinstance(given, Mapping):
+        return None if given is None else dict(given)
+    return {"name": given, "identifier": given}
 
 
 def _mounted_routes(ours: dict[int, str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ appear once and models that share a name get module-qualified names.
 
 from __future__ import annotations
 
+import re
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -49,7 +50,8 @@ class Schemas:
         wanted = list(dict.fromkeys(types))  # once each, first-use order
         refs, components = msgspec.json.schema_components(wanted, ref_template=REF)
         self._schema = dict(zip(wanted, refs, strict=True))
-        self._components = {**_ERROR_SCHEMAS, **dict(sorted(components.items()))}
+        found = {name: _with_markdown(schema) for name, schema in sorted(components.items())}
+        self._components = {**_ERROR_SCHEMAS, **found}
 
     def of(self, tp: Any) -> dict[str, Any]:
         schema: dict[str, Any] = self._schema[tp]
@@ -77,9 +79,9 @@ class Schemas:
         found = []
         for field, hint in _fields(model):
             name = header_name(field) if kind == "headers" else field.encode_name
-            schema = dict(self.of(hint))
+            schema = dict(self.of(hint)) if field.required else _without_null(self.of(hint))
             default = _default(field)
-            if default is not _NO_DEFAULT:
+            if default is not _NO_DEFAULT and default is not None:
                 schema["default"] = default
             entry = {"name": name, "in": where, "required": field.required, "schema": schema}
             if kind == "query" and _is_array(hint):
@@ -88,7 +90,43 @@ class Schemas:
         return found
 
 
+_LITERAL = re.compile(r"``(.+?)``", re.S)  # reST inline literal
+_ROLE = re.compile(r":[\w:.-]+:`([^`]+)`")  # reST role, e.g. :func:`name`
+
+
+def markdown(text: str) -> str:
+    """Docstring text as CommonMark: reST ``code`` and :role:`name` become `code`."""
+    return _ROLE.sub(r"`\1`", _LITERAL.sub(r"`\1`", text))
+
+
+_VALUES = frozenset({"default", "const", "enum", "examples"})  # data, not schemas
+
+
+def _with_markdown(schema: Any) -> Any:
+    """``schema`` with every ``description`` (docstrings, via msgspec) as CommonMark."""
+    if isinstance(schema, list):
+        return [_with_markdown(value) for value in schema]
+    if not isinstance(schema, dict):
+        return schema
+    found = {k: v if k in _VALUES else _with_markdown(v) for k, v in schema.items()}
+    if isinstance(found.get("description"), str):
+        found["description"] = markdown(found["description"])
+    return found
+
+
 _NO_DEFAULT = object()
+_NULL = {"type": "null"}
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema without its ``null`` arm: an absent parameter is
+    ``None``, and a header, query or cookie value can never be JSON ``null``."""
+    variants = schema.get("anyOf", [])
+    if _NULL not in variants:
+        return dict(schema)
+    rest = [v for v in variants if v != _NULL]
+    others = {k: v for k, v in schema.items() if k != "anyOf"}
+    return {**(rest[0] if len(rest) == 1 else {"anyOf": rest}), **others}
 
 
 def _fields(model: Any) -> list[tuple[msgspec.inspect.Field, Any]]:

@@ -276,7 +276,7 @@ def test_openapi_security(live_server: LiveServer) -> None:
     assert list(rs["responses"]) == ["200", "401", "403", "406"]
     either = document["paths"]["/secure-either/"]["get"]["security"]
     assert either == [{"apiKey": []}, {"jwt": []}]
-    assert "security" not in document["paths"]["/count/"]["get"]
+    assert document["paths"]["/count/"]["get"]["security"] == []  # public, and says so
 
 
 # --- sessions and callbacks -------------------------------------------------------------

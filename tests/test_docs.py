@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,29 @@ def transcript(block: str) -> list[tuple[str, list[str]]]:
     ("command", "expected"),
     [step for kind, code, _ in BLOCKS if kind == "console" for step in transcript(code)],
 )
-def test_console_transcript(demo_server: int, command: str, expected: list[str]) -> None:
+def test_console_transcript(
+    demo_server: int, command: str, expected: list[str], tmp_path: Path
+) -> None:
     argv = shlex.split(command.replace("127.0.0.1:8000", f"127.0.0.1:{demo_server}"))
+    if argv[0] == "schemathesis":
+        return check_schemathesis(argv, expected, tmp_path)
     assert argv[0] == "curl"
     output = subprocess.run(argv, capture_output=True, check=True, timeout=20).stdout
     actual = output.decode().replace("\r\n", "\n").splitlines()
     assert [ln for ln in actual if not ln.startswith("date:")] == [
         ln for ln in expected if not ln.startswith("date:")
     ]
+    return None
+
+
+def check_schemathesis(argv: list[str], expected: list[str], cwd: Path) -> None:
+    """The README's `schemathesis run` finishes with no failures and the summary shown
+    (the time it took aside)."""
+    program = Path(sys.executable).parent / "schemathesis"
+    result = subprocess.run(
+        [str(program), *argv[1:]],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    summary = [re.sub(r"=+| in [\d.]+s", "", line).strip() for line in expected]
+    assert summary == [re.sub(r"=+| in [\d.]+s", "", result.stdout.splitlines()[-1]).strip()]

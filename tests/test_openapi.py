@@ -84,7 +84,7 @@ def test_parameters_from_models_with_aliases_defaults_and_arrays(doc: dict[str, 
             "name": "Last-Event-ID",
             "in": "header",
             "required": False,
-            "schema": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None},
+            "schema": {"type": "integer"},  # optional: absent, never null
         },
     ]
     orders = doc["paths"]["/orders/"]["post"]
@@ -195,3 +195,54 @@ def test_management_command_asks_which_registry_when_there_are_several() -> None
         call_command("jsonlfn_openapi")
     with pytest.raises(CommandError, match="not a jsonlfn Registry"):
         call_command("jsonlfn_openapi", "--registry", "tests.streams.Tick")
+
+
+def test_public_operations_say_so_and_secured_ones_name_their_backends() -> None:
+    document = demo_registry.openapi()
+    assert document["paths"]["/api/user/events/"]["get"]["security"] == []
+    assert document["paths"]["/api/user/events/secure/"]["get"]["security"] == [{"jwt": []}]
+
+
+def test_info_license_and_a_relative_server_when_none_is_given() -> None:
+    document = demo_registry.openapi()
+    assert document["info"]["license"] == {"name": "MIT", "identifier": "MIT"}
+    assert document["servers"] == [{"url": "/"}]
+    licensed = Registry(license={"name": "Apache 2.0", "url": "https://example.com/LICENSE"})
+    assert valid(licensed.openapi())["info"]["license"]["url"] == "https://example.com/LICENSE"
+    assert "license" not in Registry().openapi()["info"]
+
+
+def test_docstrings_become_markdown() -> None:
+    mine = Registry(description="Uses ``Last-Event-ID``.")
+
+    class Note(msgspec.Struct):
+        """A note; see :class:`Event` and ``text``."""
+
+        text: str
+
+    @mine.get("notes/")
+    @jsonl_stream(model=Note)
+    async def notes(request: Any) -> AsyncIterator[Note]:
+        """At most ``limit`` notes.
+
+        Resumes after ``Last-Event-ID``; see :func:`events`.
+        """
+        yield Note("x")
+
+    document = valid(mine.openapi())
+    operation = document["paths"]["/notes/"]["get"]
+    assert operation["summary"] == "At most `limit` notes."
+    assert operation["description"] == "Resumes after `Last-Event-ID`; see `events`."
+    assert document["info"]["description"] == "Uses `Last-Event-ID`."
+    note = document["components"]["schemas"]["Note"]
+    assert note["description"] == "A note; see `Event` and `text`."
+
+
+def test_bounds_in_the_demo_models_are_in_the_document() -> None:
+    document = demo_registry.openapi()
+    (limit,) = document["paths"]["/api/orders/"]["post"]["parameters"]
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}
+    (resume,) = document["paths"]["/api/events/"]["get"]["parameters"]
+    assert resume["schema"] == {"type": "integer", "minimum": 0, "maximum": 1_000_000}
+    order = document["components"]["schemas"]["Order"]["properties"]
+    assert order["quantity"] == {"type": "integer", "minimum": 1, "maximum": 100}

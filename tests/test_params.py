@@ -42,6 +42,17 @@ async def test_bad_header_is_400_located_at_the_header() -> None:
     }
 
 
+async def test_a_sent_null_is_400_even_where_the_field_allows_none() -> None:
+    # The document describes the optional header as an integer: leaving it out is None.
+    response = await AsyncClient().get("/orgs/5/users/", headers={"Last-Event-ID": "NULL"})
+    assert response.status_code == 400
+    assert error(response) == {
+        "msg": "Expected a value, got `null`; leave the parameter out instead",
+        "type": "value_error",
+        "loc": ["headers", "Last-Event-ID"],
+    }
+
+
 async def test_bad_path_converter_value_is_404_from_django() -> None:
     response = await AsyncClient().get("/orgs/abc/users/")
     assert response.status_code == 404

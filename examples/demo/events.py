@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from jsonlfn import JWTAuth, Registry, body, headers, jsonl_stream, ping, query, requires, resume
 
-registry = Registry(title="Demo events", version="1.0")
+registry = Registry(title="Demo events", version="1.0", license="MIT")
+
+# Every input is bounded in its model, so the bounds are in the OpenAPI document and a
+# fuzzer (schemathesis) cannot ask for a hundred million items.
+EventId = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+Count = Annotated[int, msgspec.Meta(ge=1, le=100)]
 
 
 class User(msgspec.Struct):
@@ -34,7 +39,7 @@ async def secure_user_events(request: Any) -> AsyncIterator[User]:
 
 
 class Resume(msgspec.Struct):
-    last_event_id: int | None = msgspec.field(default=None, name="Last-Event-ID")
+    last_event_id: EventId | None = msgspec.field(default=None, name="Last-Event-ID")
 
 
 @registry.get("api/user/events/resume/")
@@ -49,12 +54,12 @@ async def resumable_events(request: Any, headers: Resume) -> AsyncIterator[str]:
 
 
 class Search(msgspec.Struct):
-    limit: int = 10
+    limit: Count = 10
 
 
 class Order(msgspec.Struct):
-    item: str
-    quantity: int
+    item: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    quantity: Count
 
 
 class Receipt(msgspec.Struct):
@@ -79,7 +84,7 @@ class Event(msgspec.Struct):
 
 @registry.get("api/events/")
 @jsonl_stream(model=Event, id="id")
-@resume(int)
+@resume(EventId)
 @ping(every=15)
 async def events(request: Any, last_event_id: int | None) -> AsyncIterator[Event]:
     """Events 1 to 10, one every 20 ms, continuing after ``Last-Event-ID`` on reconnect."""

@@ -1,4 +1,5 @@
-"""``manage.py jsonlfn_openapi [--registry dotted.path] [--output file]``."""
+"""``manage.py jsonlfn_openapi [--registry dotted.path] [--output file]
+[--openapi-version 3.2|3.1]``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import get_resolver
 from django.utils.module_loading import import_string
 
-from jsonlfn._registry import REGISTRIES, Registry
+from jsonlfn._registry import OPENAPI_VERSIONS, REGISTRIES, Registry
 
 
 class Command(BaseCommand):
-    help = "Print the OpenAPI 3.2 document of a jsonlfn Registry."
+    help = "Print the OpenAPI 3.2 (or 3.1) document of a jsonlfn Registry."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -23,10 +24,17 @@ class Command(BaseCommand):
             "(default: the only one the urlconf creates)",
         )
         parser.add_argument("--output", type=Path, help="write to this file instead of stdout")
+        parser.add_argument(
+            "--openapi-version",
+            choices=OPENAPI_VERSIONS,
+            default="3.2",
+            help="3.2 (default) or 3.1, for tools that don't read 3.2 yet",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         registry = self._registry(options["registry"])
-        document = orjson.dumps(registry.openapi(), option=orjson.OPT_INDENT_2).decode()
+        found = registry.openapi(options["openapi_version"])
+        document = orjson.dumps(found, option=orjson.OPT_INDENT_2).decode()
         if options["output"] is None:
             self.stdout.write(document)
         else:
