@@ -97,6 +97,12 @@ class RedisBackend:
 
 
 class _Hub:
+    """One event loop's connections, reader task and feeds.
+
+    The task lives as long as the loop (it idles while no topic has subscribers), so
+    that the loop's shutdown, which cancels it, also closes the connections.
+    """
+
     def __init__(self, url: str) -> None:
         self.commands = redis.asyncio.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5
@@ -109,8 +115,9 @@ class _Hub:
         )
         self.feeds: dict[bytes, Feed] = {}
         self.topics: dict[bytes, Topic[Any]] = {}
-        self.task: asyncio.Task[None] | None = None
         self.reader_id: int | None = None
+        self.wanted = asyncio.Event()  # set while some feed has subscribers
+        self.task = asyncio.get_running_loop().create_task(self._run(), name="jsonlfn-topics")
 
     async def join(
         self, topic: Topic[Any], after: EventKey | None, limit: int
@@ -126,21 +133,17 @@ class _Hub:
             return subscriber, _nothing()
         return subscriber, self._backlog(topic, after, feed.position, first)
 
-    async def aclose(self) -> None:
-        self.feeds.clear()
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        await self.reader.aclose()
-        await self.commands.aclose()
-
     def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None:
         feed = self.feeds.get(topic.key)
         if feed is not None:
             feed.subscribers.discard(subscriber)
             if not feed.subscribers:
                 del self.feeds[topic.key]
+
+    async def aclose(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
 
     async def _feed(self, topic: Topic[Any]) -> Feed:
         try:
@@ -156,16 +159,16 @@ class _Hub:
         return feed
 
     async def _first_page(self, topic: Topic[Any], after: EventKey) -> list[Any]:
-        """The first events after ``after``, or ``HistoryGone`` if some were trimmed."""
-        pipe = self.commands.pipeline(transaction=True)  # both see the same stream
-        pipe.xinfo_stream(topic.key)
-        pipe.xrange(topic.key, "(" + format_id(after), "+", count=_PAGE)
-        info, entries = await pipe.execute(raise_on_error=False)
-        if isinstance(info, Exception) and not isinstance(info, redis.ResponseError):
-            raise info
-        if isinstance(info, Exception) or _lost(info, after):
+        """The first events after ``after``, read from ``after`` itself: unless the
+        stream still holds that event, what followed it may be gone (trimmed, deleted,
+        or lost with Redis's data), and ``HistoryGone`` says so. An event trimmed just
+        after its client saw it counts as gone too: Redis does not say what it trimmed."""
+        entries = list(
+            await self.commands.xrange(topic.key, format_id(after), "+", count=_PAGE + 1) or ()
+        )
+        if not entries or parse_id(_text(entries[0][0] or b"")) != after:
             raise HistoryGone(format_id(after), topic.name)
-        return list(entries)
+        return entries[1:]
 
     async def _backlog(
         self, topic: Topic[Any], after: EventKey, end: EventKey, entries: list[Any]
@@ -184,15 +187,25 @@ class _Hub:
             entries = list(await page_of or ())
 
     async def _wake_reader(self) -> None:
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._read(), name="jsonlfn-topics")
-        elif self.reader_id is not None:
+        if self.wanted.is_set() and self.reader_id is not None:
             with contextlib.suppress(*_ERRORS):  # reconnecting: it reads every feed then
                 await self.commands.client_unblock(self.reader_id)
+        self.wanted.set()
+
+    async def _run(self) -> None:
+        try:
+            await self._read()
+        finally:
+            await self.reader.aclose()
+            await self.commands.aclose()
 
     async def _read(self) -> None:
         delay = 0.05
-        while self.feeds:
+        while True:
+            if not self.feeds:
+                self.wanted.clear()
+                await self.wanted.wait()
+                continue
             try:
                 if self.reader_id is None:
                     self.reader_id = await self.reader.client_id()
@@ -231,20 +244,6 @@ def _event(
         logger.error("jsonlfn: topic %r: entry %s does not decode; skipped", topic.name, key)
         return key, None
     return key, shared_event(key, data, payload, topic.model)
-
-
-def _lost(info: dict[str, Any], after: EventKey) -> bool:
-    """Whether events after ``after`` were trimmed or deleted, or ``after`` was never
-    given (Redis lost its data). An id exactly at the trimmed edge counts as lost: the
-    stream does not say which entry was trimmed last."""
-    if after > parse_id(_text(info["last-generated-id"])):
-        return True
-    if after < parse_id(_text(info.get("max-deleted-entry-id") or b"0-0")):
-        return True
-    if info["entries-added"] <= info["length"]:
-        return False  # nothing was trimmed
-    first = info.get("first-entry")
-    return first is None or after < parse_id(_text(first[0]))
 
 
 async def _nothing() -> AsyncIterator[list[Event[Any]]]:

@@ -120,3 +120,10 @@ def backend() -> Backend:
 
         found = _BACKENDS[url] = RedisBackend(url)
     return found
+
+
+async def close_loop_connections() -> None:
+    """Close what every backend holds for the running event loop (its Redis reader and
+    connections). For tests, which run each test in a loop of its own."""
+    for each in list(_BACKENDS.values()):
+        await each.aclose()

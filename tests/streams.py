@@ -533,7 +533,7 @@ class Order(msgspec.Struct, frozen=True):
     note: str = ""
 
 
-ORDERS = Topic("orders", model=Order, maxlen=50)
+ORDERS = Topic("orders", model=Order, maxlen=1000)
 
 
 @registry.get("topics/orders/")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from jsonlfn import Event, HistoryGone, InvalidEvent, Topic
 from jsonlfn._items import line_writer, lines_writer
-from jsonlfn._topic import backend
+from jsonlfn._topic import close_loop_connections
 from tests.streams import Order
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anyio
 async def _closed_after(topics: str) -> AsyncIterator[None]:
     """Each test's event loop gets its own Redis connections; close them with it."""
     yield
-    await backend().aclose()
+    await close_loop_connections()
 
 
 _names = itertools.count()
