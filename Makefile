@@ -37,10 +37,14 @@ test-newest:
 	if [ -z "$$py" ]; then echo "test-newest: no Python 3.12+ found; skipped"; exit 0; fi; \
 	$(MAKE) --no-print-directory pytest PYTHON=$$py VENV=.venv-newest
 
-## make demo [PORT=8001]: serve examples/ on http://127.0.0.1:$(PORT) with uvicorn
+## make demo [PORT=8001] [TOPICS=redis://127.0.0.1:6379/0 WORKERS=2]: serve examples/ on
+## http://127.0.0.1:$(PORT) with uvicorn; the chat topic in this process, or in a Redis
 PORT ?= 8000
+TOPICS ?= memory
+WORKERS ?= 1
 demo: $(STAMP)
-	$(BIN)/uvicorn demo.asgi:application --app-dir examples --host 127.0.0.1 --port $(PORT)
+	JSONLFN_TOPICS=$(TOPICS) $(BIN)/uvicorn demo.asgi:application --app-dir examples \
+	  --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
 ## make bench: the benchmark table (tests/bench/run.py); by hand, takes a few minutes.
 ## Installs the peers (FastAPI, Litestar); uses wrk for scenario B when it is on PATH

@@ -37,3 +37,14 @@ async def test_secured_stream(jsonlfn_client: StreamClient, jwt_token) -> None: 
     headers = {"Authorization": f"Bearer {jwt_token(sub='erin')}"}
     async with jsonlfn_client.stream("/api/user/events/secure/", headers=headers) as allowed:
         assert [item["email"] async for item in allowed] == ["erin@example.com"]
+
+
+async def test_a_posted_message_reaches_the_chat(jsonlfn_client: StreamClient) -> None:
+    async with jsonlfn_client.stream("/api/chat/") as chat:  # subscribed once it answers
+        message = {"text": "hello"}
+        async with jsonlfn_client.stream(
+            "/api/chat/messages/", method="POST", json=message
+        ) as post:
+            [posted] = [line async for line in post]
+        event = await anext(chat)
+    assert event == {"id": posted["id"], "data": {"text": "hello"}}

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from jsonlfn._event import is_event_model
 from jsonlfn._negotiation import JSONL_TYPES
 from jsonlfn._schemas import Schemas, markdown
 from jsonlfn._signature import PATH_PARAMETER, path_parameters
@@ -31,9 +32,13 @@ _ERRORS = {
     "401": "Credentials are missing or invalid",
     "403": "Authenticated, but without the required scopes",
     "406": "The Accept header allows no JSON Lines media type",
+    "410": "The topic no longer holds the events after Last-Event-ID: reload, then "
+    "subscribe without it",
     "413": "The request body is larger than the server accepts",
     "415": "The request body is not JSON",
     "422": "The first item did not match the item schema (nothing was streamed)",
+    "503": "The topics' store is unreachable, or the server is at MAX_STREAMS; "
+    "retry after Retry-After seconds",
 }
 
 _STREAM_HEADERS = {
@@ -169,10 +174,15 @@ def _responses(spec: Spec, schemas: Schemas) -> dict[str, Any]:
     if spec.auth is not None:
         codes += ["401", "403"]
     codes.append("406")
+    topic = spec.stream is not None and is_event_model(spec.stream.model)
+    if topic:
+        codes.append("410")
     if spec.body is not None:
         codes += ["413", "415"]
     if spec.stream is not None and spec.stream.model is not Any and spec.stream.validate:
         codes.append("422")
+    if topic:
+        codes.append("503")
     errors = {
         code: {"description": _ERRORS[code], "content": {"application/json": {"schema": ERROR_REF}}}
         for code in codes

@@ -528,18 +528,18 @@ async def django_errors(request: Any, kind: str) -> AsyncIterator[Any]:
     yield None
 
 
-class Order(msgspec.Struct, frozen=True):
+class Trade(msgspec.Struct, frozen=True):
     n: int
     note: str = ""
 
 
-ORDERS = Topic("orders", model=Order, maxlen=1000)
+TRADES = Topic("trades", model=Trade, maxlen=1000)
 
 
-@registry.get("topics/orders/")
-@jsonl_stream(model=Event[Order], id="id")
+@registry.get("topics/trades/")
+@jsonl_stream(model=Event[Trade], id="id")
 @resume(str)
-async def live_orders(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Order]]:
-    """The events of the ``orders`` topic, resumed after ``Last-Event-ID``."""
-    async for event in ORDERS.subscribe(after=last_event_id):
+async def live_trades(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Trade]]:
+    """The events of the ``trades`` topic, resumed after ``Last-Event-ID``."""
+    async for event in TRADES.subscribe(after=last_event_id):
         yield event

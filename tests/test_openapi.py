@@ -66,6 +66,17 @@ def test_only_producible_errors_are_listed(doc: dict[str, Any]) -> None:
     assert doc["paths"]["/count/"]["get"]["responses"]["400"]["content"] == ERROR
 
 
+def test_topic_streams_list_history_gone_and_unavailable(doc: dict[str, Any]) -> None:
+    operation = doc["paths"]["/topics/trades/"]["get"]
+    assert sorted(operation["responses"]) == ["200", "400", "406", "410", "422", "503"]
+    assert "Last-Event-ID" in operation["responses"]["410"]["description"]
+    item = operation["responses"]["200"]["content"]["application/jsonl"]["itemSchema"]
+    name = item["$ref"].rsplit("/", 1)[1]
+    event = doc["components"]["schemas"][name]
+    assert event["required"] == ["id", "data"]
+    assert event["properties"]["data"] == {"$ref": "#/components/schemas/Trade"}
+
+
 def test_untyped_items_have_an_empty_item_schema(doc: dict[str, Any]) -> None:
     media = doc["paths"]["/anything/"]["get"]["responses"]["200"]["content"]["application/jsonl"]
     assert media == {"itemSchema": {}}

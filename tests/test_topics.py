@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from jsonlfn import Event, HistoryGone, InvalidEvent, Topic
 from jsonlfn._items import line_writer, lines_writer
 from jsonlfn._topic import close_loop_connections
-from tests.streams import Order
+from tests.streams import Trade
 
 pytestmark = pytest.mark.anyio
 
@@ -36,9 +36,9 @@ async def _closed_after(topics: str) -> AsyncIterator[None]:
 _names = itertools.count()
 
 
-def fresh_topic(maxlen: int = 1000) -> Topic[Order]:
+def fresh_topic(maxlen: int = 1000) -> Topic[Trade]:
     """A topic no other test has used (Redis keeps topics across tests)."""
-    return Topic(f"t{next(_names)}-{uuid.uuid4().hex[:8]}", model=Order, maxlen=maxlen)
+    return Topic(f"t{next(_names)}-{uuid.uuid4().hex[:8]}", model=Trade, maxlen=maxlen)
 
 
 async def take(events: AsyncIterator[Any], n: int) -> list[Any]:
@@ -51,7 +51,7 @@ async def take(events: AsyncIterator[Any], n: int) -> list[Any]:
     return found
 
 
-async def subscribed(topic: Topic[Order], after: str | None = None) -> AsyncIterator[Any]:
+async def subscribed(topic: Topic[Trade], after: str | None = None) -> AsyncIterator[Any]:
     """A subscription that has joined (its first step ran) before this returns."""
     events = topic.subscribe(after=after)
     first = asyncio.ensure_future(anext(events))
@@ -68,20 +68,20 @@ async def _chain(first: asyncio.Future[Any], rest: AsyncIterator[Any]) -> AsyncI
 async def test_subscribers_get_each_published_event_in_order(topics: str) -> None:
     topic = fresh_topic()
     a, b = await subscribed(topic), await subscribed(topic)
-    ids = [await topic.publish(Order(n)) for n in range(5)]
+    ids = [await topic.publish(Trade(n)) for n in range(5)]
     for events in (a, b):
         got = await take(events, 5)
         assert [e.id for e in got] == ids
-        assert [e.data for e in got] == [Order(n) for n in range(5)]
+        assert [e.data for e in got] == [Trade(n) for n in range(5)]
 
 
 async def test_resume_after_an_id_has_no_gap_and_no_duplicate(topics: str) -> None:
     topic = fresh_topic()
-    first = [await topic.publish(Order(n)) for n in range(6)]
+    first = [await topic.publish(Trade(n)) for n in range(6)]
     ids = list(first)
     for i, after in enumerate(first):
         events = await subscribed(topic, after=after)
-        ids.append(await topic.publish(Order(100 + i)))  # while it catches up
+        ids.append(await topic.publish(Trade(100 + i)))  # while it catches up
         got = await take(events, len(ids) - i - 1)
         assert [e.id for e in got] == ids[i + 1 :]
 
@@ -102,7 +102,7 @@ async def test_resuming_anywhere_sees_exactly_what_followed(topics: str, plan: A
             subscriptions.append((index + 1, await subscribed(topic, published[index])))
         else:
             subscriptions.append((len(published), await subscribed(topic)))
-        published += [await topic.publish(Order(len(published) + k)) for k in range(burst + 1)]
+        published += [await topic.publish(Trade(len(published) + k)) for k in range(burst + 1)]
     for start, events in subscriptions:
         got = await take(events, len(published) - start)
         assert [e.id for e in got] == published[start:]
@@ -128,7 +128,7 @@ async def test_publish_sync_from_threads_reaches_subscribers_in_id_order(topics:
     def publish_some(offset: int) -> None:
         for n in range(10):
             with lock:  # so that `ids` is in publish order
-                ids.append(topic.publish_sync(Order(offset + n)))
+                ids.append(topic.publish_sync(Trade(offset + n)))
 
     threads = [threading.Thread(target=publish_some, args=(k * 100,)) for k in range(3)]
     await asyncio.gather(*(asyncio.to_thread(t.run) for t in threads))
@@ -139,9 +139,9 @@ async def test_publish_sync_from_threads_reaches_subscribers_in_id_order(topics:
 
 async def test_resuming_before_the_history_kept_is_gone(topics: str) -> None:
     topic = fresh_topic(maxlen=5)
-    first = await topic.publish(Order(0))
+    first = await topic.publish(Trade(0))
     for n in range(1, 400):  # Redis trims in whole nodes of ~100 entries ("MAXLEN ~")
-        await topic.publish(Order(n))
+        await topic.publish(Trade(n))
     events = topic.subscribe(after=first)
     with pytest.raises(HistoryGone) as raised:
         await anext(events)
@@ -152,7 +152,7 @@ async def test_resuming_before_the_history_kept_is_gone(topics: str) -> None:
 
 async def test_an_id_never_given_is_gone(topics: str) -> None:
     topic = fresh_topic()
-    last = _key(await topic.publish(Order(0)))
+    last = _key(await topic.publish(Trade(0)))
     with pytest.raises(HistoryGone):
         await anext(topic.subscribe(after=f"{last[0] + 10_000}-0"))
 
@@ -172,7 +172,7 @@ async def test_a_subscriber_that_falls_behind_ends_and_resumes(topics: str) -> N
     topic = fresh_topic()
     with override_settings(JSONLFN={**django_settings.JSONLFN, "TOPIC_BUFFER": 3}):
         slow = await subscribed(topic)
-        ids = [await topic.publish(Order(n)) for n in range(8)]
+        ids = [await topic.publish(Trade(n)) for n in range(8)]
         await asyncio.sleep(0.1)  # delivered (Redis: by the reader) while nobody reads
         got = [e.id async for e in slow]  # the buffered ones, then a clean end
     # 3 buffered, plus the one its first step may already have taken out of the buffer
@@ -185,12 +185,12 @@ async def test_a_subscriber_that_falls_behind_ends_and_resumes(topics: str) -> N
 async def test_every_subscriber_shares_one_event_and_one_line(topics: str) -> None:
     topic = fresh_topic()
     subscriptions = [await subscribed(topic) for _ in range(20)]
-    await topic.publish(Order(7, "shared"))
+    await topic.publish(Trade(7, "shared"))
     events = [(await take(s, 1))[0] for s in subscriptions]
     assert all(e is events[0] for e in events)  # decoded once for the whole process
     batch = bytearray()
-    line_writer(Event[Order], validate=True)(events[0], batch)
-    lines_writer(Event[Order], validate=True)(events, batch)
+    line_writer(Event[Trade], validate=True)(events[0], batch)
+    lines_writer(Event[Trade], validate=True)(events, batch)
     lines = bytes(batch).splitlines(keepends=True)
     assert set(lines) == {msgspec.json.encode(events[0]) + b"\n"}
 

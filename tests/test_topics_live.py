@@ -1,6 +1,6 @@
 """Topic streams over real sockets, on each backend, and across processes with Redis.
 
-The route is ``live_orders`` in tests/streams.py, served on both paths (``live_server``).
+The route is ``live_trades`` in tests/streams.py, served on both paths (``live_server``).
 The multi-process test runs two uvicorn workers on one listening socket, a publisher
 process and a client in this one, all sharing one real redis-server.
 """
@@ -26,10 +26,10 @@ from jsonlfn.client import stream
 from jsonlfn.testing import LiveServer
 from tests.conftest import ROOT, wait_for_port
 from tests.redis_server import RedisServer
-from tests.streams import ORDERS, Order
+from tests.streams import TRADES, Trade
 
 pytestmark = pytest.mark.anyio
-PATH = "/topics/orders/"
+PATH = "/topics/trades/"
 
 
 @pytest.fixture(autouse=True)
@@ -38,20 +38,20 @@ async def _closed_after() -> AsyncIterator[None]:
     await close_loop_connections()
 
 
-async def read(url: str, n: int, **options: object) -> list[Event[Order]]:
-    found: list[Event[Order]] = []
+async def read(url: str, n: int, **options: object) -> list[Event[Trade]]:
+    found: list[Event[Trade]] = []
     async with asyncio.timeout(15):
-        async for event in stream(url, model=Event[Order], id="id", **options):  # type: ignore[arg-type]
+        async for event in stream(url, model=Event[Trade], id="id", **options):  # type: ignore[arg-type]
             found.append(event)
             if len(found) == n:
                 return found
     return found
 
 
-async def publish_when_joined(items: list[Order], delay: float = 0.7) -> list[str]:
+async def publish_when_joined(items: list[Trade], delay: float = 0.7) -> list[str]:
     """Publish once the reader has joined (the stream's headers come at PRIME_TIMEOUT)."""
     await asyncio.sleep(delay)
-    return [await asyncio.to_thread(ORDERS.publish_sync, item) for item in items]
+    return [await asyncio.to_thread(TRADES.publish_sync, item) for item in items]
 
 
 async def test_a_client_streams_published_events_and_resumes_without_gap(
@@ -59,11 +59,11 @@ async def test_a_client_streams_published_events_and_resumes_without_gap(
 ) -> None:
     url = live_server.url + PATH
     reading = asyncio.ensure_future(read(url, 4))
-    ids = await publish_when_joined([Order(n) for n in range(4)])
+    ids = await publish_when_joined([Trade(n) for n in range(4)])
     got = await reading
     assert [e.id for e in got] == ids
-    assert [e.data for e in got] == [Order(n) for n in range(4)]
-    more = [await ORDERS.publish(Order(n)) for n in range(4, 7)]
+    assert [e.data for e in got] == [Trade(n) for n in range(4)]
+    more = [await TRADES.publish(Trade(n)) for n in range(4, 7)]
     resumed = await read(url, 5, headers={"Last-Event-ID": ids[1]})
     assert [e.id for e in resumed] == [*ids[2:], *more]
 
@@ -89,9 +89,9 @@ async def test_redis_down_is_503_with_retry_after_and_publish_raises(
         async with httpx.AsyncClient(base_url=live_server.url) as client:
             refused = await client.get(PATH)
         with pytest.raises(PublishFailed, match="was not added"):
-            await ORDERS.publish(Order(1))
+            await TRADES.publish(Trade(1))
         with pytest.raises(PublishFailed, match="was not added"):
-            ORDERS.publish_sync(Order(1))
+            TRADES.publish_sync(Trade(1))
     assert refused.status_code == 503
     assert refused.headers["Retry-After"] == str(settings.JSONLFN.get("RETRY_AFTER", 5))
     assert refused.json()["detail"][0]["type"] == "unavailable"
@@ -102,9 +102,9 @@ async def test_streams_carry_on_across_a_redis_restart(
 ) -> None:
     with override_settings(JSONLFN={**settings.JSONLFN, "TOPICS": redis_server.url}):
         reading = asyncio.ensure_future(read(live_server.url + PATH, 6))
-        before = await publish_when_joined([Order(n) for n in range(3)])
+        before = await publish_when_joined([Trade(n) for n in range(3)])
         await asyncio.to_thread(redis_server.restart, 0.5)
-        after = [await asyncio.to_thread(ORDERS.publish_sync, Order(n)) for n in range(3, 6)]
+        after = [await asyncio.to_thread(TRADES.publish_sync, Trade(n)) for n in range(3, 6)]
         got = await reading
     assert [e.id for e in got] == before + after
 
@@ -176,7 +176,7 @@ def _start_second(
     return process
 
 
-class Received(list[Event[Order]]):
+class Received(list[Event[Trade]]):
     """The events a client got, and an asyncio.Event set at each one."""
 
     def __init__(self) -> None:
@@ -185,7 +185,7 @@ class Received(list[Event[Order]]):
 
     async def collect(self, url: str) -> None:
         options = {"resume": True, "follow": True, "backoff": 0.05, "max_retries": 50}
-        async for event in stream(url, model=Event[Order], id="id", **options):  # type: ignore[arg-type]
+        async for event in stream(url, model=Event[Trade], id="id", **options):  # type: ignore[arg-type]
             self.append(event)
             self.more.set()
 

@@ -8,7 +8,19 @@ from typing import Annotated, Any
 
 import msgspec
 
-from jsonlfn import JWTAuth, Registry, body, headers, jsonl_stream, ping, query, requires, resume
+import jsonlfn
+from jsonlfn import (
+    JWTAuth,
+    Registry,
+    Topic,
+    body,
+    headers,
+    jsonl_stream,
+    ping,
+    query,
+    requires,
+    resume,
+)
 
 registry = Registry(title="Demo events", version="1.0", license="MIT")
 
@@ -126,3 +138,43 @@ async def quotes(request: Any) -> AsyncIterator[str]:
         except TimeoutError:
             quote = "upstream timed out"
         yield quote
+
+
+class Message(msgspec.Struct):
+    """A chat message."""
+
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Posted(msgspec.Struct):
+    """The event id a posted message got."""
+
+    id: str
+
+
+# In this process by default; one setting, JSONLFN["TOPICS"] = "redis://...", shares it
+# between every worker and host (see README, "Many workers, many hosts").
+chat = Topic("chat", model=Message, maxlen=1000)
+
+
+@registry.get("api/chat/")
+@jsonl_stream(model=jsonlfn.Event[Message], id="id")
+@resume(str)
+@ping(every=15)
+async def chat_messages(
+    request: Any, last_event_id: str | None
+) -> AsyncIterator[jsonlfn.Event[Message]]:
+    """Every message posted to the chat, as it is posted; endless.
+
+    With `Last-Event-ID`, first the messages after that one.
+    """
+    async for event in chat.subscribe(after=last_event_id):
+        yield event
+
+
+@registry.post("api/chat/messages/")
+@jsonl_stream(model=Posted)
+@body(Message)
+async def post_message(request: Any, body: Message) -> AsyncIterator[Posted]:
+    """Post a message to the chat; one line with its event id."""
+    yield Posted(id=await chat.publish(body))
