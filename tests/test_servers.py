@@ -45,7 +45,9 @@ class ServerProcess:
     """One server on a free loopback port, serving the test project from ``ROOT``
     (with ``settings``, a settings module, instead of ``tests.settings``)."""
 
-    def __init__(self, server: str, path: str, settings: str | None = None) -> None:
+    def __init__(
+        self, server: str, path: str, settings: str | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
@@ -53,7 +55,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
         if settings is not None:
             env["DJANGO_SETTINGS_MODULE"] = settings
-        argv = [sys.executable, *command(server, APPS[path], self.port)]
+        argv = [sys.executable, *command(server, APPS[path], self.port), *extra]
         self.process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -64,9 +66,10 @@ class ServerProcess:
         self.process.wait(10)
 
 
-# hypercorn serves from a worker process that learns of the shutdown from a
+# By default hypercorn serves from a worker process that learns of the shutdown from a
 # multiprocessing event, not a signal, so jsonlfn's signal hook never fires there; after
-# --graceful-timeout hypercorn cancels the connection mid-response.
+# --graceful-timeout hypercorn cancels the connection mid-response. With `-w 0` (the
+# README's advice) it serves from the process that gets the signal, and streams end well.
 HYPERCORN_SHUTDOWN = "hypercorn's worker gets no signal; it cuts open responses later"
 
 MATRIX = [f"{s}-{p}" for s in ("hypercorn", "daphne", "granian") for p in ("django", "direct")]
@@ -133,7 +136,19 @@ def test_sigterm_ends_streams_after_whole_lines(server: ServerProcess, tmp_path:
         },
     )
     name, path = server.name.split("-")
-    own = ServerProcess(name, path)
+    ends_two_streams_after_whole_lines(ServerProcess(name, path), tmp_path)
+
+
+@pytest.mark.parametrize("path", ["django", "direct"])
+def test_hypercorn_with_workers_0_ends_streams_after_whole_lines(path: str, tmp_path: Path) -> None:
+    """The README's recipe for hypercorn: `-w 0` serves from the process that gets
+    SIGTERM, so jsonlfn's hook runs there."""
+    ends_two_streams_after_whole_lines(
+        ServerProcess("hypercorn", path, extra=("-w", "0")), tmp_path
+    )
+
+
+def ends_two_streams_after_whole_lines(own: ServerProcess, tmp_path: Path) -> None:
     markers = [tmp_path / f"stream{i}" for i in range(2)]
     sockets = [open_request(own.port, f"/idle/?marker={m}") for m in markers]
     try:
