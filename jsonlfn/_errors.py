@@ -24,7 +24,7 @@ Two families, kept apart on purpose::
     Exception
     └── TopicError                a topic could not take an event
         ├── InvalidEvent          the item does not match the topic's model (ValueError)
-        └── PublishFailed         the topics' store is unreachable; nothing was added
+        └── PublishFailed         the topics' store is unreachable
 
 Every ``HttpError`` renders as ``{"detail": [{"msg": ..., "type": ..., "loc": [...]}]}``.
 """
@@ -211,7 +211,8 @@ class InvalidEvent(TopicError, ValueError):
 
 
 class PublishFailed(TopicError, ConnectionError):
-    """The topics' store could not be reached; the event was not added."""
+    """The topics' store could not be reached; the message says whether the event was
+    not added or may have been (Redis took it but did not answer in time)."""
 
 
 class ServerError(HttpError):

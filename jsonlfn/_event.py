@@ -66,11 +66,12 @@ def event_data_model(model: Any) -> Any:
 
 
 def shared_line(item: Any, data_model: Any) -> bytes | None:
-    """The line built for ``item`` if it is a topic's event of ``data_model``, else None."""
+    """The line built for ``item`` if it is a topic's event of ``data_model``, else None.
+    (``==``: ``list[int]`` and ``X | None`` are new objects each time they are written.)"""
     if type(item) is not Event:
         return None
     shared = item.__dict__.get(_LINE)
-    if shared is None or (data_model is not Any and shared[0] is not data_model):
+    if shared is None or (data_model is not Any and shared[0] != data_model):
         return None
     line: bytes = shared[1]
     return line

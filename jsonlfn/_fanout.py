@@ -39,6 +39,16 @@ class Subscriber:
         else:
             self.buffer.append(event)
             self.after = key
+        self._wake()
+
+    def end_now(self) -> None:
+        """End at once, dropping what is buffered: events before it may be missing, so
+        the client must resume from the last event it got (and may learn of a gap)."""
+        self.buffer.clear()
+        self.behind = True
+        self._wake()
+
+    def _wake(self) -> None:
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -74,3 +84,8 @@ class Feed:
         self.position = key
         for subscriber in self.subscribers:
             subscriber.offer(key, event)
+
+    def end_all(self) -> None:
+        """End every subscriber at once (``Subscriber.end_now``)."""
+        for subscriber in self.subscribers:
+            subscriber.end_now()

@@ -10,6 +10,7 @@ than silently skipping events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import weakref
@@ -48,12 +49,19 @@ class _History:
         self.last = key
         return key, event
 
-    def after(self, key: EventKey) -> list[Event[Any]]:
+    def after(self, key: EventKey) -> list[Event[Any]] | None:
+        """The events after the one with ``key``; None unless this history holds that
+        event or ``key`` is its floor (else what followed may be gone, or was never)."""
         found = []
         for each, event in reversed(self.events):
             if each <= key:
+                if each != key:
+                    return None
                 break
             found.append(event)
+        else:
+            if key != self.floor:
+                return None
         found.reverse()
         return found
 
@@ -73,13 +81,12 @@ class MemoryBackend:
         return self.publish_sync(topic, data, payload)
 
     def publish_sync(self, topic: Topic[Any], data: Any, payload: bytes) -> str:
-        here = _running_loop()
-        with self._lock:  # deliveries are scheduled in key order, under the lock
+        with self._lock:
             key, event = self._history(topic).add(data, payload, topic.model)
             for loop, feed in self._feeds_of(topic.name):
-                if loop is here:
-                    feed.deliver(key, event)
-                elif not loop.is_closed():
+                # Queued under the lock, also for this thread's own loop: each loop then
+                # delivers in key order, whichever threads published.
+                with contextlib.suppress(RuntimeError):  # that loop has closed
                     loop.call_soon_threadsafe(feed.deliver, key, event)
         return format_id(key)
 
@@ -89,9 +96,12 @@ class MemoryBackend:
         loop = asyncio.get_running_loop()
         with self._lock:
             history = self._history(topic)
-            if after is not None and not history.floor <= after <= history.last:
-                raise HistoryGone(format_id(after), topic.name)
-            backlog = history.after(after) if after is not None else []
+            backlog: list[Event[Any]] = []
+            if after is not None:
+                found = history.after(after)
+                if found is None:
+                    raise HistoryGone(format_id(after), topic.name)
+                backlog = found
             feeds = self._feeds.setdefault(loop, {})
             feed = feeds.get(topic.name)
             if feed is None:
@@ -99,6 +109,12 @@ class MemoryBackend:
             subscriber = Subscriber(max(history.last, feed.position), limit)
             feed.subscribers.add(subscriber)
         return subscriber, _pages([backlog] if backlog else [])
+
+    def subscribers(self, topic: Topic[Any]) -> int:
+        """How many subscribers ``topic`` has in the running event loop."""
+        with self._lock:
+            feed = self._feeds.get(asyncio.get_running_loop(), {}).get(topic.name)
+            return 0 if feed is None else len(feed.subscribers)
 
     def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None:
         with self._lock:
@@ -125,13 +141,6 @@ class MemoryBackend:
 async def _pages(pages: list[list[Event[Any]]]) -> AsyncIterator[list[Event[Any]]]:
     for page in pages:
         yield page
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 MEMORY = MemoryBackend()

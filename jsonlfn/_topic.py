@@ -30,6 +30,7 @@ class Backend(Protocol):
         self, topic: Topic[Any], after: EventKey | None, limit: int
     ) -> tuple[Subscriber, AsyncIterator[list[Event[Any]]]]: ...
     def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None: ...
+    def subscribers(self, topic: Topic[Any]) -> int: ...
     async def aclose(self) -> None: ...
 
 
@@ -66,8 +67,9 @@ class Topic(Generic[T]):
     async def publish(self, item: T) -> str:
         """Add ``item`` as the topic's newest event; returns its id.
 
-        ``InvalidEvent`` if it does not match the model, ``PublishFailed`` if the store
-        (Redis) is unreachable. Either way nothing was added.
+        ``InvalidEvent`` if it does not match the model (nothing was added);
+        ``PublishFailed`` if the store (Redis) is unreachable, whose message says
+        whether the event was not added or may have been (no answer in time).
         """
         data, payload = self._checked(item)
         return await backend().publish(self, data, payload)
@@ -99,6 +101,10 @@ class Topic(Generic[T]):
                 yield live
         finally:
             store.leave(self, subscriber)
+
+    def subscribers(self) -> int:
+        """How many subscriptions to this topic have joined in the running event loop."""
+        return backend().subscribers(self)
 
     def _checked(self, item: Any) -> tuple[Any, bytes]:
         try:

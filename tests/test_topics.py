@@ -7,6 +7,7 @@ of its own (workers killed, Redis restarted) is in test_topics_live.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import uuid
@@ -54,8 +55,11 @@ async def take(events: AsyncIterator[Any], n: int) -> list[Any]:
 async def subscribed(topic: Topic[Trade], after: str | None = None) -> AsyncIterator[Any]:
     """A subscription that has joined (its first step ran) before this returns."""
     events = topic.subscribe(after=after)
+    joined = topic.subscribers() + 1
     first = asyncio.ensure_future(anext(events))
-    await asyncio.sleep(0.05)  # the join's round trips (Redis) are done by now
+    async with asyncio.timeout(5):
+        while topic.subscribers() < joined and not first.done():  # noqa: ASYNC110 - no join event
+            await asyncio.sleep(0.005)
     return _chain(first, events)
 
 
@@ -137,6 +141,37 @@ async def test_publish_sync_from_threads_reaches_subscribers_in_id_order(topics:
     assert sorted(_key(i) for i in ids) == [_key(i) for i in ids]
 
 
+async def test_publishing_from_threads_and_the_loop_at_once_loses_nothing(topics: str) -> None:
+    topic = fresh_topic()
+    events = await subscribed(topic)
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def from_a_thread(n: int) -> None:
+        with lock:
+            ids.append(topic.publish_sync(Trade(n)))
+
+    for n in range(20):  # a sync view in a thread and an async view, interleaved
+        thread = threading.Thread(target=from_a_thread, args=(n,))
+        thread.start()
+        thread.join()
+        with lock:
+            ids.append(topic.publish_sync(Trade(100 + n)))  # from the loop's own thread
+        await asyncio.sleep(0)
+    got = await take(events, 40)
+    assert [e.id for e in got] == ids
+
+
+async def test_an_id_between_two_events_is_gone(topics: str) -> None:
+    topic = fresh_topic()
+    first = _key(await topic.publish(Trade(0)))
+    await asyncio.sleep(0.003)
+    await topic.publish(Trade(1))
+    between = f"{first[0]}-{first[1] + 1}"  # never given: from another process, say
+    with pytest.raises(HistoryGone):
+        await anext(topic.subscribe(after=between))
+
+
 async def test_resuming_before_the_history_kept_is_gone(topics: str) -> None:
     topic = fresh_topic(maxlen=5)
     first = await topic.publish(Trade(0))
@@ -198,3 +233,57 @@ async def test_every_subscriber_shares_one_event_and_one_line(topics: str) -> No
 def _key(event_id: str) -> tuple[int, int]:
     ms, seq = event_id.split("-")
     return int(ms), int(seq)
+
+
+async def test_a_join_cancelled_at_any_point_leaves_nothing_behind(topics: str) -> None:
+    topic = fresh_topic()
+    for delay in (0, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.02):
+        joining = asyncio.ensure_future(anext(topic.subscribe()))
+        await asyncio.sleep(delay)
+        joining.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await joining
+        await asyncio.sleep(0)  # the generator's finally has run by now
+        assert topic.subscribers() == 0, delay
+
+
+async def test_many_joining_a_cold_topic_at_once_all_join(topics: str) -> None:
+    topic = fresh_topic()
+    subscriptions = [topic.subscribe() for _ in range(300)]
+    firsts = [asyncio.ensure_future(anext(s)) for s in subscriptions]
+    async with asyncio.timeout(10):
+        while topic.subscribers() < 300 and not any(f.done() for f in firsts):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert not [f.exception() for f in firsts if f.done()]  # no 503 for a join rush
+    published = await topic.publish(Trade(1))
+    assert {(await f).id for f in firsts} == {published}
+
+
+@pytest.mark.parametrize("topics", ["redis"], indirect=True)
+async def test_a_backlog_trimmed_while_it_is_read_ends_instead_of_skipping(topics: str) -> None:
+    topic = fresh_topic(maxlen=2000)
+    ids = [await topic.publish(Trade(n)) for n in range(1500)]
+    events = topic.subscribe(after=ids[100])
+    got = [e.id for e in await take(events, 10)]  # its first page (512) is read
+    ids += [await topic.publish(Trade(n)) for n in range(1500, 4500)]  # trims past it
+    got += [e.id async for e in events]  # the rest of that page, then a clean end
+    assert got == ids[101 : 101 + len(got)]  # no gap
+    assert len(got) < 4500 - 101
+    with pytest.raises(HistoryGone):
+        await anext(topic.subscribe(after=got[-1]))
+
+
+@pytest.mark.parametrize("topics", ["redis"], indirect=True)
+async def test_a_reader_trimmed_past_ends_its_streams_instead_of_skipping(topics: str) -> None:
+    topic = fresh_topic(maxlen=100)
+    events = await subscribed(topic)
+    ids = [await topic.publish(Trade(0))]
+    assert [e.id for e in await take(events, 1)] == ids
+    publisher = threading.Thread(
+        target=lambda: ids.extend(topic.publish_sync(Trade(n)) for n in range(1, 400))
+    )
+    publisher.start()
+    publisher.join()  # blocks this loop, the reader's: it falls 399 events behind
+    got = [e.id async for e in events]  # a clean end, or what follows without a gap
+    assert got == ids[1 : 1 + len(got)]
+    assert len(got) < 399

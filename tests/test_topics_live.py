@@ -97,6 +97,20 @@ async def test_redis_down_is_503_with_retry_after_and_publish_raises(
     assert refused.json()["detail"][0]["type"] == "unavailable"
 
 
+async def test_a_stalled_redis_is_a_503_before_the_headers(live_server: LiveServer) -> None:
+    """A Redis that accepts connections and never answers: the join gives up below the
+    priming patience, so the client gets a 503 rather than a 200 whose stream fails."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes connections; nothing ever reads them
+        stalled = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        with override_settings(JSONLFN={**settings.JSONLFN, "TOPICS": stalled}):
+            async with httpx.AsyncClient(base_url=live_server.url) as client:
+                answer = await client.get(PATH)
+    assert answer.status_code == 503
+    assert answer.json()["detail"][0]["type"] == "unavailable"
+
+
 async def test_streams_carry_on_across_a_redis_restart(
     redis_server: RedisServer, live_server: LiveServer
 ) -> None:
