@@ -37,8 +37,7 @@ _ERRORS = {
     "413": "The request body is larger than the server accepts",
     "415": "The request body is not JSON",
     "422": "The first item did not match the item schema (nothing was streamed)",
-    "503": "The topics' store is unreachable, or the server is at MAX_STREAMS; "
-    "retry after Retry-After seconds",
+    "503": "The topics' store is unreachable; retry after Retry-After seconds",
 }
 
 _STREAM_HEADERS = {
@@ -175,7 +174,7 @@ def _responses(spec: Spec, schemas: Schemas) -> dict[str, Any]:
         codes += ["401", "403"]
     codes.append("406")
     topic = spec.stream is not None and is_event_model(spec.stream.model)
-    if topic:
+    if topic and spec.resume is not None:
         codes.append("410")
     if spec.body is not None:
         codes += ["413", "415"]
@@ -187,6 +186,8 @@ def _responses(spec: Spec, schemas: Schemas) -> dict[str, Any]:
         code: {"description": _ERRORS[code], "content": {"application/json": {"schema": ERROR_REF}}}
         for code in codes
     }
+    if "503" in errors:
+        errors["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return {"200": ok, **errors}
 
 
