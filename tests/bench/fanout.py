@@ -248,7 +248,7 @@ def arguments() -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=numbers, default=[1000, 5000], help="subscriber counts")
-    parser.add_argument("--rates", type=numbers, default=[2, 5, 10, 25, 50, 100, 200, 400, 800])
+    parser.add_argument("--rates", type=numbers, default=[1, 2, 5, 10, 25, 50, 100, 200, 400, 800])
     parser.add_argument("--at", type=float, default=50.0, help="the rate of the goal columns")
     parser.add_argument("--seconds", type=float, default=4.0, help="publishing per window")
     parser.add_argument("--drain", type=float, default=3.0, help="wait for late lines")
