@@ -177,9 +177,11 @@ def stepped(run: Setup, args: argparse.Namespace) -> list[Window]:
     """Windows at rising rates until ``args.patience`` fail in a row, then
     ``args.refine`` bisections above the highest rate held."""
     windows: list[Window] = []
+    failures = 0
     for rate in args.rates:
         windows.append(measured(run, rate, args))
-        if all(not w["held"] for w in windows[-args.patience :]):
+        failures = 0 if windows[-1]["held"] else failures + 1
+        if failures >= args.patience:
             break
     for _ in range(args.refine):
         held = max((w["rate"] for w in windows if w["held"]), default=0.0)
