@@ -46,12 +46,14 @@ demo: $(STAMP)
 	JSONLFN_TOPICS=$(TOPICS) $(BIN)/uvicorn demo.asgi:application --app-dir examples \
 	  --host 127.0.0.1 --port $(PORT) --workers $(WORKERS)
 
-## make bench: the benchmark table (tests/bench/run.py); by hand, takes a few minutes.
+## make bench: the benchmark tables (tests/bench/run.py, and tests/bench/fanout.py for
+## scenario F, about 10 minutes more: needs redis-server); by hand.
 ## Installs the peers (FastAPI, Litestar); uses wrk for scenario B when it is on PATH
 ## (`apt-get install wrk`), else its own asyncio load generator.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m tests.bench.run
+	$(BIN)/python -m tests.bench.fanout
 	$(BIN)/python -m tests.bench.idle_memory
 	$(BIN)/python -m tests.bench.loop
 

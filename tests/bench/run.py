@@ -8,6 +8,7 @@ measures them interleaved, five repetitions by default, reporting medians:
   C  1000 idle streams: server RSS per connection (jsonlfn with and without pings)
   D  time to first byte
   E  latency of a slow producer (one item per 10 ms): yield -> client, p50/p99
+  F  topic fan-out to 1,000 and 5,000 subscribers: tests/bench/fanout.py (its own table)
   G  scenario A for a client that accepts gzip: items/s, CPU µs and wire bytes per item
 
 Prints one table with ratios against plain Django and writes the numbers as JSON.

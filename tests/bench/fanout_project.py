@@ -1,0 +1,157 @@
+"""The Django project of scenario F (``tests.bench.fanout``): one topic, three ways to stream it.
+
+uvicorn tests.bench.fanout_project:application   (registry.asgi(), the direct path)
+
+- ``fanout/ticks/``: ``TICKS.subscribe()``, on the backend ``JSONLFN_BENCH_TOPICS``
+  names (``memory``, the default, or a Redis URL);
+- ``fanout/handwritten/``: what a user writes without topics, one ``XREAD BLOCK`` loop
+  on a Redis connection of its own per stream (``JSONLFN_BENCH_REDIS``);
+- ``fanout/publish/?rate=R&seconds=S``: publishes ``R`` ticks a second for ``S`` seconds
+  from inside this process (the in-process backend needs that), then yields one line,
+  ``{"published": n, "seconds": elapsed, "late_ms": most behind schedule}``.
+
+``python -m tests.bench.fanout_project`` is the publisher for the Redis variants: it
+reads ``RATE SECONDS`` lines on stdin and answers each with that same JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import django
+import msgspec
+from django.conf import settings
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="bench",
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        MIDDLEWARE=[],
+        INSTALLED_APPS=[],
+        JSONLFN={
+            "SEND_TIMEOUT": None,
+            "TOPICS": os.environ.get("JSONLFN_BENCH_TOPICS", "memory"),
+        },
+    )
+    django.setup()
+
+import redis.asyncio
+from django.core.asgi import get_asgi_application
+from django.urls import include, path
+
+from jsonlfn import Event, Registry, Topic, jsonl_stream, query, resume
+
+REDIS_URL = os.environ.get("JSONLFN_BENCH_REDIS", "")
+
+registry = Registry(title="bench fan-out")
+
+
+class Tick(msgspec.Struct):
+    seq: int
+    t: float  # time.time() at publish
+
+
+class Rate(msgspec.Struct):
+    rate: float = 50.0
+    seconds: float = 5.0
+
+
+TICKS: Topic[Tick] = Topic("bench-ticks", model=Tick, maxlen=100_000)
+_decode_tick = msgspec.json.Decoder(Tick).decode
+
+
+@registry.get("fanout/ticks/")
+@jsonl_stream(model=Event[Tick], id="id")
+@resume(str)
+async def ticks(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Tick]]:
+    async for event in TICKS.subscribe(after=last_event_id):
+        yield event
+
+
+@registry.get("fanout/handwritten/")
+@jsonl_stream(model=Event[Tick], id="id")
+@resume(str)
+async def handwritten(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Tick]]:
+    client = redis.asyncio.Redis.from_url(REDIS_URL)  # BLOCK holds its connection
+    try:
+        last: Any = last_event_id or await _newest_id(client)
+        while True:
+            # under redis-py's default socket_timeout (5 s), which a longer BLOCK trips
+            reply: Any = await client.xread({TICKS.key: last}, block=2_000, count=100)
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield Event(entry_id.decode(), _decode_tick(fields[b"d"]))
+    finally:
+        await client.aclose()
+
+
+async def _newest_id(client: redis.asyncio.Redis) -> bytes:
+    """The newest entry's id: reading after ``$`` again after a timeout could skip one."""
+    newest: Any = await client.xrevrange(TICKS.key, count=1)
+    found: bytes = newest[0][0] if newest else b"0-0"
+    return found
+
+
+@registry.get("fanout/publish/")
+@jsonl_stream()
+@query(Rate)
+async def publish(request: Any, query: Rate) -> AsyncIterator[dict[str, Any]]:
+    count, late = _count(query), 0.0
+    began = time.perf_counter()
+    for seq in range(count):
+        delay = began + seq / query.rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        late = max(late, -delay)
+        await TICKS.publish(Tick(seq, time.time()))
+    yield _published(count, began, late)
+
+
+def _count(rate: Rate) -> int:
+    return max(1, round(rate.rate * rate.seconds))
+
+
+def _published(count: int, began: float, late: float) -> dict[str, Any]:
+    """The publisher's answer; ``late_ms``: the most an event was published behind
+    schedule (the in-process publisher shares the server's loop, so its ``t`` is taken
+    only once that loop gets to it)."""
+    return {"published": count, "seconds": time.perf_counter() - began, "late_ms": late * 1e3}
+
+
+def publish_sync(rate: Rate) -> dict[str, Any]:
+    """``publish`` from a process of its own, with ``Topic.publish_sync``."""
+    count, late = _count(rate), 0.0
+    began = time.perf_counter()
+    for seq in range(count):
+        delay = began + seq / rate.rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        late = max(late, -delay)
+        TICKS.publish_sync(Tick(seq, time.time()))
+    return _published(count, began, late)
+
+
+urlpatterns = [path("", include(registry.urls()))]
+
+application = registry.asgi(get_asgi_application())
+
+
+def main() -> None:
+    TICKS.publish_sync(Tick(-1, time.time()))  # connected, and the stream exists
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        rate, seconds = (float(word) for word in line.split())
+        print(json.dumps(publish_sync(Rate(rate, seconds))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
