@@ -41,6 +41,7 @@ import resource
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,11 @@ def summary(
 
 @contextlib.contextmanager
 def setup(
-    variant: Variant, n: int, redis: tuple[subprocess.Popen[bytes], str], clients: Clients
+    variant: Variant,
+    n: int,
+    redis: tuple[subprocess.Popen[bytes], str],
+    clients: Clients,
+    freeze: bool = False,
 ) -> Iterator[Setup]:
     """The server of ``variant`` with ``n`` subscribers connected; all stopped after."""
     env = bench_env(variant, redis[1])
@@ -149,6 +154,9 @@ def setup(
             file=sys.stderr,
         )
         time.sleep(1.0)  # every stream function is waiting on its first event by now
+        if freeze:  # --gc-freeze: the open streams' objects leave the collector's view
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/fanout/gc-freeze/") as r:
+                print(f"  gc.freeze(): {r.read().decode().strip()}", file=sys.stderr)
         yield Setup(variant, n, server, port, redis[0], publisher, clients)
     finally:
         clients.drop()
@@ -265,6 +273,11 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--variants", default="memory,redis,hand", help="of " + ",".join(VARIANTS))
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--quick", action="store_true", help="N=1000, 2 s windows, ~1 min")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="the servers call gc.freeze() once every stream is open (see README)",
+    )
     default_json = ROOT / "tests" / "artifacts" / "bench-fanout.json"
     parser.add_argument("--json", type=Path, default=default_json)
     args = parser.parse_args()
@@ -282,7 +295,7 @@ def measured_setup(
     args: argparse.Namespace,
 ) -> list[Window]:
     try:
-        with setup(variant, n, redis, clients) as run:
+        with setup(variant, n, redis, clients, args.gc_freeze) as run:
             return stepped(run, args)
     except RuntimeError as exc:  # could not open all N streams
         print(f"{variant.name}, N={n}: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ uvicorn tests.bench.fanout_project:application   (registry.asgi(), the direct pa
   names (``memory``, the default, or a Redis URL);
 - ``fanout/handwritten/``: what a user writes without topics, one ``XREAD BLOCK`` loop
   on a Redis connection of its own per stream (``JSONLFN_BENCH_REDIS``);
+- ``fanout/gc-freeze/``: ``gc.freeze()`` (``--gc-freeze``), answering the count frozen;
 - ``fanout/publish/?rate=R&seconds=S``: publishes ``R`` ticks a second for ``S`` seconds
   from inside this process (the in-process backend needs that), then yields one line,
   ``{"published": n, "seconds": elapsed, "late_ms": most behind schedule}``.
@@ -17,6 +18,7 @@ reads ``RATE SECONDS`` lines on stdin and answers each with that same JSON line.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -114,6 +116,14 @@ async def publish(request: Any, query: Rate) -> AsyncIterator[dict[str, Any]]:
         late = max(late, -delay)
         await TICKS.publish(Tick(seq, time.time()))
     yield _published(count, began, late)
+
+
+@registry.get("fanout/gc-freeze/")
+@jsonl_stream(model=int)
+async def gc_freeze(request: Any) -> AsyncIterator[int]:
+    """``gc.freeze()``: what is alive now (the open streams) is left out of collections."""
+    gc.freeze()
+    yield gc.get_freeze_count()
 
 
 def _count(rate: Rate) -> int:
