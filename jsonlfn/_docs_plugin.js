@@ -24,6 +24,11 @@
     var components = (copy.components || {}).schemas || {};
     Object.values(copy.paths || {}).forEach(function (item) {
       Object.values(item).forEach(function (operation) {
+        if (operation && typeof operation.summary === "string") {
+          // Swagger UI draws a summary as plain text: Markdown code spans would show
+          // their backticks, so the page shows their text (the description keeps them).
+          operation.summary = operation.summary.replace(/`([^`]+)`/g, "$1");
+        }
         Object.values((operation && operation.responses) || {}).forEach(function (response) {
           showItems(response, components);
         });

@@ -23,6 +23,11 @@ def test_docs_page_renders_every_example_operation(page: Any, demo_server: int) 
     for path in DEMO_PATHS:
         assert page.locator(f'[data-path="{path}"]').count() == 1
     assert page.locator(".version-stamp").inner_text() == "OAS 3.2"
+    summaries = page.locator(".opblock-summary-description").all_inner_texts()
+    assert "Events 1 to 10, one every 20 ms, continuing after Last-Event-ID on reconnect." in (
+        summaries
+    )
+    assert not [text for text in summaries if "`" in text]  # code spans shown as their text
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "docs-page.png"
     page.screenshot(path=screenshot, full_page=True)

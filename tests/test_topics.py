@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from jsonlfn import Event, HistoryGone, InvalidEvent, Topic
 from jsonlfn._items import line_writer, lines_writer
 from jsonlfn._topic import close_loop_connections
+from tests.redis_server import RedisServer
 from tests.streams import Trade
 
 pytestmark = pytest.mark.anyio
@@ -287,3 +288,21 @@ async def test_a_reader_trimmed_past_ends_its_streams_instead_of_skipping(topics
     got = [e.id async for e in events]  # a clean end, or what follows without a gap
     assert got == ids[1 : 1 + len(got)]
     assert len(got) < 399
+
+
+@pytest.mark.parametrize("topics", ["redis"], indirect=True)
+async def test_one_reader_connection_serves_every_subscriber_of_every_topic(
+    topics: str, redis_server: RedisServer
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(redis_server.url)
+    before = len(admin.client_list())
+    several = [fresh_topic() for _ in range(5)]
+    subscriptions = [await subscribed(topic) for topic in several for _ in range(20)]
+    ids = [await topic.publish(Trade(n)) for n, topic in enumerate(several)]
+    got = [(await take(s, 1))[0].id for s in subscriptions]
+    assert got == [event_id for event_id in ids for _ in range(20)]
+    connections = len(admin.client_list()) - before
+    admin.close()
+    assert connections <= 3  # the reader, and the command client's few, not one per stream
