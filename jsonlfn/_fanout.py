@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from jsonlfn._event import Event, EventKey
@@ -89,3 +90,10 @@ class Feed:
         """End every subscriber at once (``Subscriber.end_now``)."""
         for subscriber in self.subscribers:
             subscriber.end_now()
+
+
+async def pages(*held: list[Event[Any]]) -> AsyncIterator[list[Event[Any]]]:
+    """A backlog already in hand, as the pages a backend's ``join`` returns."""
+    for page in held:
+        if page:
+            yield page

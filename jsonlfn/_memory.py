@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsonlfn._errors import HistoryGone
 from jsonlfn._event import Event, EventKey, format_id, shared_event
-from jsonlfn._fanout import Feed, Subscriber
+from jsonlfn._fanout import Feed, Subscriber, pages
 
 if TYPE_CHECKING:
     from jsonlfn._topic import Topic
@@ -108,7 +108,7 @@ class MemoryBackend:
                 feed = feeds[topic.name] = Feed(history.last)
             subscriber = Subscriber(max(history.last, feed.position), limit)
             feed.subscribers.add(subscriber)
-        return subscriber, _pages([backlog] if backlog else [])
+        return subscriber, pages(backlog)
 
     def subscribers(self, topic: Topic[Any]) -> int:
         """How many subscribers ``topic`` has in the running event loop."""
@@ -136,11 +136,6 @@ class MemoryBackend:
 
     def _feeds_of(self, name: str) -> Iterable[tuple[asyncio.AbstractEventLoop, Feed]]:
         return [(loop, feeds[name]) for loop, feeds in self._feeds.items() if name in feeds]
-
-
-async def _pages(pages: list[list[Event[Any]]]) -> AsyncIterator[list[Event[Any]]]:
-    for page in pages:
-        yield page
 
 
 MEMORY = MemoryBackend()

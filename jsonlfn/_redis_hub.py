@@ -31,7 +31,7 @@ from redis.retry import Retry
 
 from jsonlfn._errors import HistoryGone
 from jsonlfn._event import Event, EventKey, format_id, parse_id, shared_event
-from jsonlfn._fanout import Feed, Subscriber
+from jsonlfn._fanout import Feed, Subscriber, pages
 
 if TYPE_CHECKING:
     from jsonlfn._topic import Topic
@@ -67,7 +67,6 @@ class Hub:
         self.reader_id: int | None = None
         self.wanted = asyncio.Event()  # set while some feed has subscribers
         self.pending: set[asyncio.Future[Any]] = set()
-        self.positions: dict[bytes, asyncio.Future[EventKey]] = {}  # lookups under way
         self.forget = forget
         self.task = asyncio.get_running_loop().create_task(self._run(), name="jsonlfn-topics")
 
@@ -79,17 +78,18 @@ class Hub:
             start = await self._newest(topic)
         else:
             first, start = await self._first_page(topic, after), after
-        if topic.key not in self.feeds:
-            position = start if after is None else await self._position(topic)
+        begins = start  # where a feed made by this join starts
+        if after is not None and topic.key not in self.feeds:
+            begins = await self._newest(topic)
         feed = self.feeds.get(topic.key)  # no await from here on: nothing can leave
         if feed is None:
-            feed = self.feeds[topic.key] = Feed(position)
+            feed = self.feeds[topic.key] = Feed(begins)
             self.topics[topic.key] = topic
             self._wake_reader()
         subscriber = Subscriber(max(start, feed.position), limit)
         feed.subscribers.add(subscriber)
         if after is None or after >= feed.position:
-            return subscriber, _nothing()
+            return subscriber, pages()
         return subscriber, self._backlog(topic, subscriber, after, feed.position, first)
 
     def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None:
@@ -97,8 +97,7 @@ class Hub:
         if feed is not None:
             feed.subscribers.discard(subscriber)
             if not feed.subscribers:
-                del self.feeds[topic.key]
-                del self.topics[topic.key]
+                self._drop(topic.key)
 
     def subscribers(self, topic: Topic[Any]) -> int:
         feed = self.feeds.get(topic.key)
@@ -107,21 +106,6 @@ class Hub:
     async def aclose(self) -> None:
         self.task.cancel()
         await asyncio.wait({self.task})
-
-    async def _position(self, topic: Topic[Any]) -> EventKey:
-        """The newest id of ``topic``, looked up once for all who join it meanwhile."""
-        lookup = self.positions.get(topic.key)
-        if lookup is None:
-            lookup = self.positions[topic.key] = asyncio.ensure_future(self._newest(topic))
-            lookup.add_done_callback(self._looked_up)
-        return await asyncio.shield(lookup)
-
-    def _looked_up(self, lookup: asyncio.Future[EventKey]) -> None:
-        for key, each in list(self.positions.items()):
-            if each is lookup:
-                del self.positions[key]
-        if not lookup.cancelled():
-            lookup.exception()  # retrieved: every joiner may have left meanwhile
 
     async def add(self, topic: Topic[Any], payload: bytes) -> str:
         xadd = functools.partial(self.commands.xadd, maxlen=topic.maxlen)
@@ -249,19 +233,22 @@ class Hub:
             feed = self.feeds.get(key)
             if not held and feed is not None:
                 logger.warning("jsonlfn: topic %r trimmed past its readers; they resume", key)
-                feed.end_all()
-                self.leave_all(key)
+                self._end(key)
 
-    def leave_all(self, key: bytes) -> None:
-        self.feeds.pop(key, None)
-        self.topics.pop(key, None)
+    def _end(self, key: bytes) -> None:
+        """End every subscriber of the feed of ``key`` at once, and drop the feed."""
+        self.feeds[key].end_all()
+        self._drop(key)
+
+    def _drop(self, key: bytes) -> None:
+        del self.feeds[key]
+        del self.topics[key]
 
     def _after_failure(self, exc: Exception) -> None:
         if isinstance(exc, redis.ResponseError):  # e.g. WRONGTYPE: not ours to retry on
             logger.error("jsonlfn: topics: Redis refused the read (%s); ending streams", exc)
-            for key, feed in list(self.feeds.items()):
-                feed.end_all()
-                self.leave_all(key)
+            for key in list(self.feeds):
+                self._end(key)
         else:
             logger.warning("jsonlfn: topics: Redis read failed (%r); retrying", exc)
 
@@ -293,11 +280,6 @@ def _event(
 def _retrieve(done: asyncio.Future[Any]) -> None:
     if not done.cancelled():
         done.exception()  # nobody awaits it any more: no "never retrieved" warning
-
-
-async def _nothing() -> AsyncIterator[list[Event[Any]]]:
-    return
-    yield  # an async generator with no pages
 
 
 def text(value: bytes | str) -> str:

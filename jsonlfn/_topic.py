@@ -90,9 +90,8 @@ class Topic(Generic[T]):
         its client resumes instead of the server buffering without bound.
         """
         store = backend()
-        settings = conf()
         start = None if after is None else parse_id(after)
-        subscriber, backlog = await store.join(self, start, settings.TOPIC_BUFFER)
+        subscriber, backlog = await store.join(self, start, conf().TOPIC_BUFFER)
         try:
             async for page in backlog:
                 for event in page:
