@@ -176,7 +176,12 @@ async def test_jwks_keys_are_fetched_cached_and_rotated(jwks_backend: JWTAuth) -
 
 @pytest.mark.anyio
 @respx.mock
-async def test_bogus_kids_cannot_hammer_the_idp(jwks_backend: JWTAuth) -> None:
+async def test_bogus_kids_cannot_hammer_the_idp(
+    jwks_backend: JWTAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # All 20 requests must fall in one jwks_min_refresh window: the route's 0.2 s was
+    # too short for them on a loaded 2-core machine (CI saw a legitimate second fetch).
+    monkeypatch.setattr(jwks_backend._jwks, "min_refresh", 60.0)  # type: ignore[union-attr]
     idp = respx.get(JWKS_URL).mock(return_value=httpx.Response(200, json={"keys": [IDP.jwk()]}))
     for _ in range(20):
         assert (await get_jwks_stream(jwks_token(ROTATED))).status_code == 401
