@@ -1,6 +1,13 @@
 """jsonlfn: serve JSON Lines streams from plain async generator functions in Django."""
 
-from jsonlfn._auth import APIKeyAuth, AuthBackend, Identity, SessionAuth, constant_time_lookup
+from jsonlfn._auth._backends import (
+    APIKeyAuth,
+    AuthBackend,
+    Identity,
+    SessionAuth,
+    constant_time_lookup,
+)
+from jsonlfn._auth._jwt import JWTAuth
 from jsonlfn._decorators import (
     body,
     cookies,
@@ -28,14 +35,13 @@ from jsonlfn._errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from jsonlfn._event import Event
-from jsonlfn._jwt import JWTAuth
-from jsonlfn._negotiation import JSONL_TYPES
+from jsonlfn._http._negotiation import JSONL_TYPES
+from jsonlfn._http._response import JsonlResponse
 from jsonlfn._registry import Registry, Route
-from jsonlfn._response import JsonlResponse
-from jsonlfn._shutdown import stop_streams
 from jsonlfn._spec import Ping, PingOptions, Spec, StreamOptions, get_spec
-from jsonlfn._topic import Topic
+from jsonlfn._stream._shutdown import stop_streams
+from jsonlfn._topics._event import Event
+from jsonlfn._topics._topic import Topic
 
 __version__ = "0.1.0"
 

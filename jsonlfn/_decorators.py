@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from jsonlfn._auth import AuthBackend, check_backends
+from jsonlfn._auth._backends import AuthBackend, check_backends
 from jsonlfn._errors import SpecError
-from jsonlfn._items import unvalidated_writer
 from jsonlfn._signature import require_keyword
 from jsonlfn._spec import (
     DEFAULT_PING,
@@ -24,6 +23,7 @@ from jsonlfn._spec import (
     StreamOptions,
     record,
 )
+from jsonlfn._stream._items import unvalidated_writer
 
 F = TypeVar("F", bound=Callable[..., AsyncIterator[Any]])
 

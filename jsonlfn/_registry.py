@@ -11,13 +11,13 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, path
 
-from jsonlfn._direct import ASGIApp, DirectApp
 from jsonlfn._errors import SpecError
-from jsonlfn._openapi import Info, Operation, build_document
-from jsonlfn._openapi31 import downgrade
+from jsonlfn._http._direct import ASGIApp, DirectApp
+from jsonlfn._http._view import Methods, StreamFunction, View, compile_endpoint, route_view
+from jsonlfn._openapi._document import Info, Operation, build_document
+from jsonlfn._openapi._v31 import downgrade
 from jsonlfn._signature import path_parameters, require_keyword
 from jsonlfn._spec import describe, require_stream_function
-from jsonlfn._view import Methods, StreamFunction, View, compile_endpoint, route_view
 
 REGISTRIES: weakref.WeakSet[Registry] = weakref.WeakSet()  # for `manage.py jsonlfn_openapi`
 
@@ -179,7 +179,7 @@ class Registry:
 
         ``path("docs/", registry.docs_view())``. Needs ``pip install jsonlfn[docs]``.
         """
-        from jsonlfn._docs import docs_view  # noqa: PLC0415 - the optional extra
+        from jsonlfn._openapi._docs import docs_view  # noqa: PLC0415 - the optional extra
 
         return docs_view(self.title, self.openapi)
 

@@ -58,7 +58,7 @@ class Spec:
     body: type | None = None
     ping: PingOptions | None = None
     resume: Any = None
-    auth: Any = None  # jsonlfn._auth.AuthOptions
+    auth: Any = None  # jsonlfn._auth._backends.AuthOptions
 
     def components(self) -> dict[str, type]:
         """The request components this endpoint parses, keyed by keyword name."""

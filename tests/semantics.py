@@ -20,7 +20,7 @@ import httpx
 import orjson
 from asgiref.sync import sync_to_async
 
-from jsonlfn._stream import Limits, Plan, prime, pump
+from jsonlfn._stream._loop import Limits, Plan, prime, pump
 
 Case = Callable[[], AsyncIterator[Any]]
 Outcome = list[Any]  # the items, then "end" or the escaped exception's name

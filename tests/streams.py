@@ -29,7 +29,7 @@ from jsonlfn import (
     requires,
     resume,
 )
-from jsonlfn._shutdown import LIVE
+from jsonlfn._stream._shutdown import LIVE
 from tests.keys import IDP, JWKS_URL
 from tests.semantics import CASES, report
 from tests.tracker import tracker

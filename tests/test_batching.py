@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jsonlfn._errors import InvalidItem
-from jsonlfn._items import line_writer, one_line_each
-from jsonlfn._stream import Limits, Plan, prime, pump
+from jsonlfn._stream._items import line_writer, one_line_each
+from jsonlfn._stream._loop import Limits, Plan, prime, pump
 
 
 class Item(msgspec.Struct):

@@ -26,7 +26,7 @@ from django.core.signals import got_request_exception, request_finished, request
 from django.db import connections
 from django.test import override_settings
 
-from jsonlfn._direct import DirectApp
+from jsonlfn._http._direct import DirectApp
 from jsonlfn.testing import LiveServer, StreamClient
 from tests.streams import registry
 from tests.tracker import tracker

@@ -19,7 +19,7 @@ import requests
 from django.core.asgi import get_asgi_application
 from django.test import override_settings
 
-from jsonlfn._gzip import Gzip
+from jsonlfn._stream._gzip import Gzip
 from jsonlfn.client import stream
 from jsonlfn.testing import LiveServer
 from tests.wire import StreamReader, fetch, open_request

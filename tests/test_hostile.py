@@ -13,7 +13,7 @@ import orjson
 import pytest
 from django.test import override_settings
 
-from jsonlfn._capacity import admitted
+from jsonlfn._stream._capacity import admitted
 from jsonlfn.testing import LiveServer
 from tests.streams import slow_primers
 from tests.wire import RawResponse, fetch, send_request

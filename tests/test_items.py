@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jsonlfn._items import line_writer, lines_writer, one_line_each, unvalidated_writer
+from jsonlfn._stream._items import line_writer, lines_writer, one_line_each, unvalidated_writer
 
 
 class User(msgspec.Struct):

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from jsonlfn import JWTAuth
-from jsonlfn._jwks import KeySet
+from jsonlfn._auth._jwks import KeySet
 from jsonlfn.testing import LiveServer
 from tests.keys import IDP
 from tests.streams import registry

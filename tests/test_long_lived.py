@@ -15,7 +15,7 @@ import orjson
 import pytest
 from django.test import override_settings
 
-from jsonlfn._shutdown import LIVE
+from jsonlfn._stream._shutdown import LIVE
 from tests.conftest import ROOT, LiveServer, wait_for_port
 from tests.tracker import tracker
 from tests.wire import StreamReader, fetch, open_request, reset

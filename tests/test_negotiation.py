@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jsonlfn._negotiation import negotiate
+from jsonlfn._http._negotiation import negotiate
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,11 @@ import msgspec
 import pytest
 from asgiref.sync import sync_to_async
 
-from jsonlfn import _shutdown
 from jsonlfn._errors import HttpError, InvalidItem
-from jsonlfn._response import JsonlResponse, stream_headers
-from jsonlfn._shutdown import stop_streams
-from jsonlfn._stream import Limits, Lines, Plan, prime, pump
+from jsonlfn._http._response import JsonlResponse, stream_headers
+from jsonlfn._stream import _shutdown
+from jsonlfn._stream._loop import Limits, Lines, Plan, prime, pump
+from jsonlfn._stream._shutdown import stop_streams
 from tests.semantics import CASES, through_jsonlfn, under_a_task
 
 pytestmark = pytest.mark.anyio

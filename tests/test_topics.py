@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jsonlfn import Event, HistoryGone, InvalidEvent, Topic
-from jsonlfn._items import line_writer, lines_writer
-from jsonlfn._topic import close_loop_connections
+from jsonlfn._stream._items import line_writer, lines_writer
+from jsonlfn._topics._topic import close_loop_connections
 from tests.redis_server import RedisServer
 from tests.streams import Trade
 

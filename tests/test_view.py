@@ -131,7 +131,7 @@ def test_an_endless_stream_under_wsgi_gets_advice_and_ends(
 ) -> None:
     """runserver and Django's test Client collect a stream whole: an endless one gets
     an error that says what to do, and its function is closed, not left running."""
-    monkeypatch.setattr("jsonlfn._view.WSGI_PATIENCE", 0.3)
+    monkeypatch.setattr("jsonlfn._http._view.WSGI_PATIENCE", 0.3)
     response = Client().get("/idle/?label=wsgi-endless")
     assert response.status_code == 500
     detail = orjson.loads(response.content)["detail"][0]

@@ -17,9 +17,9 @@ import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
-from jsonlfn._items import unvalidated_writer
 from jsonlfn._spec import Ping
-from jsonlfn._stream import Limits, Plan, prime, pump
+from jsonlfn._stream._items import unvalidated_writer
+from jsonlfn._stream._loop import Limits, Plan, prime, pump
 
 STREAMS = 1000
 

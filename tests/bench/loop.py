@@ -15,7 +15,7 @@ from typing import Any
 
 import uvloop
 
-from jsonlfn._stream import Limits, Plan, prime, pump
+from jsonlfn._stream._loop import Limits, Plan, prime, pump
 from tests.bench.items import User, item
 
 PLAN = Plan.build("bench", User, validate=True)

@@ -31,10 +31,10 @@ from django.core.signals import setting_changed
 from django.http import HttpResponseBase
 from django.urls import ResolverMatch
 
-from jsonlfn import _lifecycle
 from jsonlfn._errors import HttpError, from_django
-from jsonlfn._response import JsonlResponse
-from jsonlfn._view import Methods, Opened, open_stream
+from jsonlfn._http import _lifecycle
+from jsonlfn._http._response import JsonlResponse
+from jsonlfn._http._view import Methods, Opened, open_stream
 
 _STREAM = "_jsonlfn_stream"  # the request's DirectStream, once the stream is opened
 _generation = [0]  # counts setting changes: a chain built before one is rebuilt

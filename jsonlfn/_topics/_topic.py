@@ -13,10 +13,10 @@ from typing import Any, Generic, Protocol, TypeVar
 import msgspec
 
 from jsonlfn._errors import InvalidEvent, SpecError
-from jsonlfn._event import Event, EventKey, parse_id
-from jsonlfn._fanout import Subscriber
-from jsonlfn._memory import MEMORY
 from jsonlfn._settings import conf
+from jsonlfn._topics._event import Event, EventKey, parse_id
+from jsonlfn._topics._fanout import Subscriber
+from jsonlfn._topics._memory import MEMORY
 
 T = TypeVar("T")
 
@@ -121,7 +121,7 @@ def backend() -> Backend:
     url = conf().TOPICS
     found = _BACKENDS.get(url)
     if found is None:
-        from jsonlfn._redis import RedisBackend  # noqa: PLC0415 - the redis extra
+        from jsonlfn._topics._redis import RedisBackend  # noqa: PLC0415 - the redis extra
 
         found = _BACKENDS[url] = RedisBackend(url)
     return found

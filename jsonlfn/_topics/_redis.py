@@ -18,13 +18,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from jsonlfn._errors import PublishFailed, Unavailable
-from jsonlfn._event import Event, EventKey
-from jsonlfn._fanout import Subscriber
-from jsonlfn._redis_hub import ERRORS, Hub, text
 from jsonlfn._settings import conf
+from jsonlfn._topics._event import Event, EventKey
+from jsonlfn._topics._fanout import Subscriber
+from jsonlfn._topics._redis_hub import ERRORS, Hub, text
 
 if TYPE_CHECKING:
-    from jsonlfn._topic import Topic
+    from jsonlfn._topics._topic import Topic
 
 _UNREACHABLE = "The event store is unreachable; retry later"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from jsonlfn._params import header_name
+from jsonlfn._http._params import header_name
 from jsonlfn._spec import Spec
 
 REF = "#/components/schemas/{name}"

@@ -26,9 +26,9 @@ from typing import Any
 
 import msgspec
 
-from jsonlfn._capacity import Slot
 from jsonlfn._errors import InvalidItem, validation_detail
-from jsonlfn._items import LinesWriter, Writer, one_line_each
+from jsonlfn._stream._capacity import Slot
+from jsonlfn._stream._items import LinesWriter, Writer, one_line_each
 
 logger = logging.getLogger("jsonlfn")
 

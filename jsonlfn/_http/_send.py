@@ -13,8 +13,8 @@ from typing import Any
 
 from django.http import HttpResponseBase
 
-from jsonlfn._response import Headers
-from jsonlfn._stream import Lines
+from jsonlfn._http._response import Headers
+from jsonlfn._stream._loop import Lines
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]

@@ -18,9 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.http import HttpRequest
 
-from jsonlfn._auth import Identity
+from jsonlfn._auth._backends import Identity
+from jsonlfn._auth._jwks import KeySet
 from jsonlfn._errors import Unauthorized
-from jsonlfn._jwks import KeySet
 
 _MAX_TOKEN = 8192  # bytes; a longer "token" is refused before any parsing
 _NEEDS_CRYPTO = ("RS", "PS", "ES", "Ed")

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from jsonlfn._event import Event, EventKey
+from jsonlfn._topics._event import Event, EventKey
 
 
 class Subscriber:

@@ -30,11 +30,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from jsonlfn._errors import HistoryGone
-from jsonlfn._event import Event, EventKey, format_id, parse_id, shared_event
-from jsonlfn._fanout import Feed, Subscriber, pages
+from jsonlfn._topics._event import Event, EventKey, format_id, parse_id, shared_event
+from jsonlfn._topics._fanout import Feed, Subscriber, pages
 
 if TYPE_CHECKING:
-    from jsonlfn._topic import Topic
+    from jsonlfn._topics._topic import Topic
 
 logger = logging.getLogger("jsonlfn")
 T = TypeVar("T")

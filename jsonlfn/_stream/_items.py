@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from jsonlfn._event import event_data_model, is_event_model, shared_line
+from jsonlfn._topics._event import event_data_model, is_event_model, shared_line
 
 Writer = Callable[[Any, bytearray], None]
 LinesWriter = Callable[[list[Any], bytearray], None]

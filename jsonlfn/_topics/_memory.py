@@ -19,11 +19,11 @@ from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from jsonlfn._errors import HistoryGone
-from jsonlfn._event import Event, EventKey, format_id, shared_event
-from jsonlfn._fanout import Feed, Subscriber, pages
+from jsonlfn._topics._event import Event, EventKey, format_id, shared_event
+from jsonlfn._topics._fanout import Feed, Subscriber, pages
 
 if TYPE_CHECKING:
-    from jsonlfn._topic import Topic
+    from jsonlfn._topics._topic import Topic
 
 
 def _now_ms() -> int:

@@ -16,16 +16,16 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
-from jsonlfn._auth import AuthOptions, Identity, authenticate
-from jsonlfn._capacity import Slot, admit
+from jsonlfn._auth._backends import AuthOptions, Identity, authenticate
 from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, from_django
-from jsonlfn._negotiation import JSONL_TYPES, accepts_gzip, negotiate
-from jsonlfn._params import Parser, build_parsers, parse_components
-from jsonlfn._response import Headers, JsonlResponse, stream_headers
+from jsonlfn._http._negotiation import JSONL_TYPES, accepts_gzip, negotiate
+from jsonlfn._http._params import Parser, build_parsers, parse_components
+from jsonlfn._http._response import Headers, JsonlResponse, stream_headers
 from jsonlfn._settings import conf
 from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import PingOptions, describe, get_spec
-from jsonlfn._stream import Limits, Lines, Plan, prime, pump
+from jsonlfn._stream._capacity import Slot, admit
+from jsonlfn._stream._loop import Limits, Lines, Plan, prime, pump
 
 StreamFunction = Callable[..., AsyncGenerator[Any, None]]
 View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]

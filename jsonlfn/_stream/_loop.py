@@ -21,9 +21,10 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from jsonlfn._capacity import Slot
-from jsonlfn._gzip import IDENTITY, Gzip
-from jsonlfn._items import (
+from jsonlfn._spec import OnError
+from jsonlfn._stream._capacity import Slot
+from jsonlfn._stream._gzip import IDENTITY, Gzip
+from jsonlfn._stream._items import (
     LinesWriter,
     Writer,
     line_writer,
@@ -31,10 +32,9 @@ from jsonlfn._items import (
     one_line_each,
     unvalidated_writer,
 )
-from jsonlfn._producer import Producer
-from jsonlfn._sendtimer import SendTimer
-from jsonlfn._shutdown import stopping, track, untrack
-from jsonlfn._spec import OnError
+from jsonlfn._stream._producer import Producer
+from jsonlfn._stream._sendtimer import SendTimer
+from jsonlfn._stream._shutdown import stopping, track, untrack
 
 logger = logging.getLogger("jsonlfn")
 

@@ -74,7 +74,7 @@ def docs_view(title: str, document: Callable[[], dict[str, Any]]) -> Callable[..
 
 def _asset(folder: Any, name: str) -> HttpResponse:
     if name == PLUGIN:
-        content = (resources.files("jsonlfn") / "_docs_plugin.js").read_bytes()
+        content = (resources.files("jsonlfn._openapi") / "_docs_plugin.js").read_bytes()
         response = HttpResponse(content, content_type="text/javascript")
     elif name in _ASSETS:
         response = HttpResponse((folder / name).read_bytes(), content_type=_ASSETS[name])

@@ -31,13 +31,20 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 
-from jsonlfn import _lifecycle
 from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, RequestTimeout
-from jsonlfn._middleware import Chain, Chains, opened_stream
-from jsonlfn._send import Message, Send, response_start, send_response, send_stream, stream_start
-from jsonlfn._sendtimer import TIMED_OUT
+from jsonlfn._http import _lifecycle
+from jsonlfn._http._middleware import Chain, Chains, opened_stream
+from jsonlfn._http._send import (
+    Message,
+    Send,
+    response_start,
+    send_response,
+    send_stream,
+    stream_start,
+)
+from jsonlfn._http._view import Methods, open_stream
 from jsonlfn._settings import conf
-from jsonlfn._view import Methods, open_stream
+from jsonlfn._stream._sendtimer import TIMED_OUT
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -11,11 +11,11 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jsonlfn._event import is_event_model
-from jsonlfn._negotiation import JSONL_TYPES
-from jsonlfn._schemas import Schemas, markdown
+from jsonlfn._http._negotiation import JSONL_TYPES
+from jsonlfn._openapi._schemas import Schemas, markdown
 from jsonlfn._signature import PATH_PARAMETER, path_parameters
 from jsonlfn._spec import RESUME_HEADER, Spec, get_spec
+from jsonlfn._topics._event import is_event_model
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorModel"}
 

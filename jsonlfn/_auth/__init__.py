@@ -1,0 +1,1 @@
+"""Authentication backends for ``@requires``: API keys, Django sessions, JWT (and JWKS)."""
