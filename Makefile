@@ -23,7 +23,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict jsonlfn tests/typing
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4
 
 ## make node-tools: Redocly CLI into .ci/node (npm, pinned by its lockfile), for
 ## tests/test_redocly.py; .ci/run does this when npm is on PATH, else the test skips.
