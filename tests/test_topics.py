@@ -306,3 +306,51 @@ async def test_one_reader_connection_serves_every_subscriber_of_every_topic(
     connections = len(admin.client_list()) - before
     admin.close()
     assert connections <= 3  # the reader, and the command client's few, not one per stream
+
+
+class Pouring:
+    """A thread publishing to ``topic`` as fast as it can, as another process would."""
+
+    def __init__(self, topic: Topic[Trade]) -> None:
+        self.topic = topic
+        self.ids: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            self.ids.append(self.topic.publish_sync(Trade(n)))
+            n += 1
+
+    def __enter__(self) -> Pouring:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    async def at_least(self, n: int) -> None:
+        async with asyncio.timeout(10):
+            while len(self.ids) < n:  # noqa: ASYNC110 - the thread has no loop to signal
+                await asyncio.sleep(0.001)
+
+
+async def test_resumes_while_events_pour_in_miss_nothing(topics: str) -> None:
+    """Each resume joins a loop with no feed for the topic (the last subscriber left),
+    or one whose feed moves on while it reads its backlog, while a thread publishes
+    thousands of events a second: it gets exactly the events after its id."""
+    topic = fresh_topic(maxlen=100_000)
+    with Pouring(topic) as pouring:
+        await pouring.at_least(300)
+        for round_ in range(20):
+            keep_feed = await subscribed(topic) if round_ % 3 == 0 else None
+            start = len(pouring.ids) - 1 - (round_ * 7) % 200
+            events = topic.subscribe(after=pouring.ids[start])
+            got = [e.id for e in await take(events, 250)]
+            await events.aclose()
+            if keep_feed is not None:
+                await keep_feed.aclose()  # type: ignore[attr-defined]
+            await pouring.at_least(start + 251)  # its ids are listed once publish returned
+            assert got == pouring.ids[start + 1 : start + 251], round_

@@ -156,18 +156,26 @@ class Hub:
         end: EventKey,
         entries: list[Any] | None,
     ) -> AsyncIterator[list[Event[Any]]]:
+        """The events in ``(after, end]``, from the first page's ``entries`` on.
+
+        The first page was read before ``end`` was known, so its being short says
+        nothing of what followed it (events published since); only a page read up to
+        ``end`` that is short has all of them.
+        """
+        bounded = False
         while entries is not None:
             found = [_event(topic, *entry) for entry in entries]
             page = [(key, event) for key, event in found if key <= end]
             if page:
                 after = page[-1][0]
                 yield [event for _, event in page if event is not None]
-            if len(entries) < PAGE or after >= end:
+            if after >= end or (bounded and len(entries) < PAGE):
                 return
             try:
                 entries = await self._page_from(topic, after, format_id(end).encode())
             except ERRORS:
                 entries = None
+            bounded = True
         subscriber.end_now()  # trimmed while it caught up, or Redis went away: resume
 
     def _wake_reader(self) -> None:
