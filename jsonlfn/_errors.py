@@ -18,7 +18,7 @@ Two families, kept apart on purpose::
         ├── HistoryGone           410  a topic no longer holds the events after that id
         ├── InvalidItem           422  the first item does not match the model
         ├── Unavailable           503  MAX_STREAMS streams are open, or the topics'
-        │                              store is unreachable (with Retry-After)
+        │                              store did not answer or refused (Retry-After)
         └── ServerError           500  an unexpected exception (``registry.asgi()`` only)
 
     Exception
@@ -176,13 +176,18 @@ class UnsupportedMediaType(HttpError):
 
 
 class Unavailable(HttpError):
-    """503: too many streams are open in this process, or a store they need is down;
-    retry after ``retry_after`` s."""
+    """503, retry after ``retry_after`` s. ``type`` says why: ``overloaded`` (this
+    process has ``MAX_STREAMS`` streams open), ``store_unreachable`` (the topics' Redis
+    did not answer) or ``store_refused`` (it refused jsonlfn's credentials or command)."""
 
     def __init__(
-        self, retry_after: int, msg: str = "Too many open streams on this server; retry later"
+        self,
+        retry_after: int,
+        msg: str = "Too many open streams on this server; retry later",
+        *,
+        type: str = "overloaded",  # noqa: A002 - the field is called "type" on the wire
     ) -> None:
-        super().__init__(503, msg, type="unavailable", headers={"Retry-After": str(retry_after)})
+        super().__init__(503, msg, type=type, headers={"Retry-After": str(retry_after)})
 
 
 class HistoryGone(HttpError):

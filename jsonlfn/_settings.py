@@ -50,6 +50,11 @@ class Conf:
     TOPICS: Annotated[str, msgspec.Meta(pattern=r"^(memory|(rediss?|unix)://.+)$")] = "memory"
     # Events a subscriber may have unread before it is ended (its client then resumes).
     TOPIC_BUFFER: Annotated[int, msgspec.Meta(ge=1)] = 1024
+    # Seconds Redis may take to answer each command of a subscription's join before the
+    # request is a 503 (waiting for a free connection does not count: bursts queue).
+    # Below PRIME_TIMEOUT, so that a Redis that does not answer is a 503 before the
+    # stream's headers rather than a 200 whose stream ends at once.
+    TOPIC_JOIN_TIMEOUT: Annotated[float, msgspec.Meta(gt=0)] = 0.5
 
 
 @functools.cache

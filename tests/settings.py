@@ -22,7 +22,7 @@ DATABASES = {
     }
 }
 USE_TZ = True
-JSONLFN = {"PRIME_TIMEOUT": 0.5}
+JSONLFN = {"PRIME_TIMEOUT": 0.5, "TOPIC_JOIN_TIMEOUT": 0.25}
 if "JSONLFN_TEST_TOPICS" in os.environ:  # the worker processes of tests/test_topics_live.py
     JSONLFN["TOPICS"] = os.environ["JSONLFN_TEST_TOPICS"]
 LOGGING_CONFIG = None

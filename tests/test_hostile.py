@@ -132,7 +132,7 @@ async def _burst(port: int, clients: int, path: str) -> list[int]:
         if status == 503:
             head, _, body = data.partition(b"\r\n\r\n")
             assert b"retry-after: 3" in head.lower()
-            assert orjson.loads(body)["detail"][0]["type"] == "unavailable"
+            assert orjson.loads(body)["detail"][0]["type"] == "overloaded"
         return status
 
     return await asyncio.gather(*(one() for _ in range(clients)))

@@ -202,7 +202,7 @@ def test_stream_cap_answers_503_with_retry_after(live_server: LiveServer) -> Non
         refused = fetch(live_server.port, "/count/?n=1")
         assert refused.status == 503
         assert refused.headers["retry-after"] == "7"
-        assert orjson.loads(refused.body)["detail"][0]["type"] == "unavailable"
+        assert orjson.loads(refused.body)["detail"][0]["type"] == "overloaded"
         held.pop().sock.close()
         time.sleep(0.3)  # the closed stream leaves the count
         assert fetch(live_server.port, "/count/?n=1").body == TICK0

@@ -354,3 +354,17 @@ async def test_resumes_while_events_pour_in_miss_nothing(topics: str) -> None:
                 await keep_feed.aclose()  # type: ignore[attr-defined]
             await pouring.at_least(start + 251)  # its ids are listed once publish returned
             assert got == pouring.ids[start + 1 : start + 251], round_
+
+
+async def test_a_burst_of_resumes_is_queued_not_refused(topics: str) -> None:
+    """600 clients whose worker died resume here at once, Redis healthy: every one is
+    served its backlog (joins wait for a command slot; none is a 503)."""
+    topic = fresh_topic(maxlen=100_000)
+    ids = [await topic.publish(Trade(n)) for n in range(400)]
+    resumes = [topic.subscribe(after=ids[n % 300]) for n in range(600)]
+    async with asyncio.timeout(60):
+        firsts = await asyncio.gather(*(anext(r) for r in resumes), return_exceptions=True)
+    assert [f for f in firsts if isinstance(f, BaseException)] == []
+    assert [f.id for f in firsts] == [ids[n % 300 + 1] for n in range(600)]
+    for resume in resumes:
+        await resume.aclose()

@@ -94,7 +94,7 @@ async def test_redis_down_is_503_with_retry_after_and_publish_raises(
             TRADES.publish_sync(Trade(1))
     assert refused.status_code == 503
     assert refused.headers["Retry-After"] == str(settings.JSONLFN.get("RETRY_AFTER", 5))
-    assert refused.json()["detail"][0]["type"] == "unavailable"
+    assert refused.json()["detail"][0]["type"] == "store_unreachable"
 
 
 async def test_a_stalled_redis_is_a_503_before_the_headers(live_server: LiveServer) -> None:
@@ -108,7 +108,7 @@ async def test_a_stalled_redis_is_a_503_before_the_headers(live_server: LiveServ
             async with httpx.AsyncClient(base_url=live_server.url) as client:
                 answer = await client.get(PATH)
     assert answer.status_code == 503
-    assert answer.json()["detail"][0]["type"] == "unavailable"
+    assert answer.json()["detail"][0]["type"] == "store_unreachable"
 
 
 async def test_streams_carry_on_across_a_redis_restart(

@@ -17,16 +17,13 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from jsonlfn._errors import PublishFailed, Unavailable
-from jsonlfn._settings import conf
 from jsonlfn._topics._event import Event, EventKey
 from jsonlfn._topics._fanout import Subscriber
-from jsonlfn._topics._redis_hub import ERRORS, Hub, text
+from jsonlfn._topics._redis_faults import ERRORS, publish_failed, unavailable
+from jsonlfn._topics._redis_hub import Hub, text
 
 if TYPE_CHECKING:
     from jsonlfn._topics._topic import Topic
-
-_UNREACHABLE = "The event store is unreachable; retry later"
 
 
 class RedisBackend:
@@ -41,7 +38,7 @@ class RedisBackend:
         try:
             return await self._hub().add(topic, payload)
         except ERRORS as exc:
-            raise _publish_failed(topic, exc) from exc
+            raise publish_failed(exc, self.url, topic.name) from exc
 
     def publish_sync(self, topic: Topic[Any], data: Any, payload: bytes) -> str:
         if self._sync is None:
@@ -51,17 +48,16 @@ class RedisBackend:
         try:
             added = self._sync.xadd(topic.key, {"d": payload}, maxlen=topic.maxlen)
         except ERRORS as exc:
-            raise _publish_failed(topic, exc) from exc
+            raise publish_failed(exc, self.url, topic.name) from exc
         return text(added)
 
     async def join(
         self, topic: Topic[Any], after: EventKey | None, limit: int
     ) -> tuple[Subscriber, AsyncIterator[list[Event[Any]]]]:
         try:
-            async with asyncio.timeout(_join_timeout()):
-                return await self._hub().join(topic, after, limit)
-        except (*ERRORS, TimeoutError) as exc:
-            raise Unavailable(conf().RETRY_AFTER, _UNREACHABLE) from exc
+            return await self._hub().join(topic, after, limit)
+        except ERRORS as exc:
+            raise unavailable(exc, self.url, f"a stream of topic {topic.name!r}") from exc
 
     def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None:
         hub = self._hubs.get(asyncio.get_running_loop())
@@ -85,17 +81,3 @@ class RedisBackend:
         if hub is None:
             hub = self._hubs[loop] = Hub(self.url, lambda: self._hubs.pop(loop, None))
         return hub
-
-
-def _join_timeout() -> float:
-    """Below the priming patience, so that a stalled Redis is a 503, not a 200 whose
-    stream then fails."""
-    return max(0.05, min(0.5, conf().PRIME_TIMEOUT / 2))
-
-
-def _publish_failed(topic: Topic[Any], exc: BaseException) -> PublishFailed:
-    if isinstance(exc, redis.TimeoutError):  # XADD is atomic: whole or not at all
-        outcome = "Redis did not answer in time; the event may or may not have been added"
-    else:
-        outcome = "Redis is unreachable; the event was not added"
-    return PublishFailed(f"Topic {topic.name!r}: {outcome} ({exc})")

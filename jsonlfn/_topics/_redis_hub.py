@@ -30,8 +30,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from jsonlfn._errors import HistoryGone
+from jsonlfn._settings import conf
 from jsonlfn._topics._event import Event, EventKey, format_id, parse_id, shared_event
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
+from jsonlfn._topics._redis_faults import ERRORS, StoreDown, refused
 
 if TYPE_CHECKING:
     from jsonlfn._topics._topic import Topic
@@ -41,8 +43,11 @@ T = TypeVar("T")
 
 PAGE = 512  # events per XRANGE/XREAD reply
 _BLOCK_MS = 2000  # the longest a new topic waits for the reader if an unblock is lost
-ERRORS = (redis.RedisError, OSError)
-_CONNECTIONS = 32  # commands under way at once (redis-py's pool refuses beyond 100)
+# Commands under way at once. Replies are parsed in this loop's thread, so more in
+# flight only makes each one wait longer for the loop: 32 XRANGEs of 300 entries took
+# 515 ms to all arrive with redis-py's Python parser (55 ms with hiredis), past the
+# join's timeout while Redis had answered each in a millisecond.
+_CONNECTIONS = 8
 
 
 class Hub:
@@ -54,7 +59,9 @@ class Hub:
         self.commands = redis.asyncio.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=2, retry=never
         )
-        self.gate = asyncio.Semaphore(_CONNECTIONS)  # a join storm queues here, not fails
+        self.gate = asyncio.Semaphore(_CONNECTIONS)  # a join storm queues here, in order
+        self.failing: tuple[float, BaseException] | None = None  # since when, and why
+        self.answered = 0.0  # loop time of the newest answer Redis gave a command
         self.reader = redis.asyncio.Redis.from_url(  # a silent host ends a read, too
             url,
             socket_connect_timeout=2,
@@ -63,6 +70,7 @@ class Hub:
             retry=never,
         )
         self.feeds: dict[bytes, Feed] = {}
+        self.decoded = Decoded(4 * PAGE)
         self.topics: dict[bytes, Topic[Any]] = {}
         self.reader_id: int | None = None
         self.wanted = asyncio.Event()  # set while some feed has subscribers
@@ -111,22 +119,70 @@ class Hub:
         xadd = functools.partial(self.commands.xadd, maxlen=topic.maxlen)
         return text(await self._call(xadd, topic.key, {"d": payload}))
 
-    async def _call(self, command: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``command(*args)`` in a task of its own, which the caller's cancellation
-        never enters: redis-py 8.1 can swallow a cancellation that lands inside a
-        command (30 of 200 cancels of an ``XRANGE`` here), which would leave a stream
-        function running after its client left. The command finishes on its own."""
-        async with self.gate:
-            running = asyncio.ensure_future(command(*args))
-            try:
-                return await asyncio.shield(running)
-            except asyncio.CancelledError:
-                running.add_done_callback(_retrieve)
-                raise
+    async def _call(
+        self, command: Callable[..., Awaitable[T]], *args: Any, within: float | None = None
+    ) -> T:
+        """``command(*args)`` once one of the command slots is free, answered ``within``
+        seconds of being sent (the wait for a slot does not count: a burst queues).
+
+        Commands queued behind ones that Redis failed, with no success since, fail at
+        once with ``StoreDown``. The command runs in a task of its own, which the
+        caller's cancellation never enters: redis-py 8.1 can swallow a cancellation
+        that lands inside a command (30 of 200 cancels of an ``XRANGE`` here), which
+        would leave a stream function running after its client left. It keeps its
+        slot until it has finished on its own.
+        """
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
+        await self.gate.acquire()
+        failing = self.failing
+        if failing is not None and failing[0] >= queued:
+            self.gate.release()
+            raise StoreDown(f"Redis failed the commands before this one: {failing[1]!r}")
+        running = asyncio.ensure_future(command(*args))
+        running.add_done_callback(self._finished)
+        try:
+            return await self._answer(running, within)
+        except BaseException:
+            running.add_done_callback(_retrieve)
+            raise
+
+    async def _answer(self, running: asyncio.Future[T], within: float | None) -> T:
+        """What ``running`` returns; ``TimeoutError`` once Redis has had ``within``
+        seconds to answer and answered nothing on these connections meanwhile.
+
+        Only time this loop was free to hear an answer counts: in a burst of 600
+        resumes, full garbage collections stalled it for 230-860 ms ten times, and
+        while other commands get answers the wait is this loop's, not Redis's.
+        """
+        if within is None:
+            return await asyncio.shield(running)
+        loop = asyncio.get_running_loop()
+        tick = within / 8
+        heard = 0.0
+        while True:
+            before = loop.time()
+            await asyncio.wait((running,), timeout=tick)
+            if running.done():
+                return running.result()
+            now = loop.time()
+            heard += min(now - before, 2 * tick)  # a stalled loop heard nothing
+            if heard >= within and self.answered < now - within:
+                raise TimeoutError
+
+    def _finished(self, command: asyncio.Future[Any]) -> None:
+        self.gate.release()
+        failure = None if command.cancelled() else command.exception()
+        if failure is None or refused(failure):
+            self.answered = asyncio.get_running_loop().time()
+        if failure is None:
+            self.failing = None
+        elif not refused(failure) and self.failing is None:
+            self.failing = (asyncio.get_running_loop().time(), failure)
 
     async def _newest(self, topic: Topic[Any]) -> EventKey:
         try:
-            info = await self._call(self.commands.xinfo_stream, topic.key)
+            info = await self._call(self.commands.xinfo_stream, topic.key, within=_timeout())
         except redis.ResponseError:  # no such key: nothing was published yet
             return (0, 0)
         return parse_id(text(info["last-generated-id"]))
@@ -143,7 +199,9 @@ class Hub:
 
     async def _page_from(self, topic: Topic[Any], after: EventKey, end: bytes) -> list[Any] | None:
         """Up to ``PAGE`` entries after ``after``, or None if the stream lost ``after``."""
-        entries = await self._call(self.commands.xrange, topic.key, format_id(after), end, PAGE + 1)
+        entries = await self._call(
+            self.commands.xrange, topic.key, format_id(after), end, PAGE + 1, within=_timeout()
+        )
         if not entries or parse_id(text(entries[0][0] or b"")) != after:
             return None
         return list(entries[1:])
@@ -164,12 +222,12 @@ class Hub:
         """
         bounded = False
         while entries is not None:
-            found = [_event(topic, *entry) for entry in entries]
-            page = [(key, event) for key, event in found if key <= end]
-            if page:
-                after = page[-1][0]
-                yield [event for _, event in page if event is not None]
-            if after >= end or (bounded and len(entries) < PAGE):
+            short = len(entries) < PAGE
+            events, after = self._up_to(topic, entries, after, end)
+            entries = None  # the reply is not kept while the client reads its events
+            if events:
+                yield events
+            if after >= end or (bounded and short):
                 return
             try:
                 entries = await self._page_from(topic, after, format_id(end).encode())
@@ -177,6 +235,20 @@ class Hub:
                 entries = None
             bounded = True
         subscriber.end_now()  # trimmed while it caught up, or Redis went away: resume
+
+    def _up_to(
+        self, topic: Topic[Any], entries: list[Any], after: EventKey, end: EventKey
+    ) -> tuple[list[Event[Any]], EventKey]:
+        """The events of ``entries`` up to ``end``, and the key of the last entry read."""
+        events = []
+        for entry in entries:
+            key, event = self.decoded.event(topic, *entry)
+            if key > end:
+                break
+            after = key
+            if event is not None:
+                events.append(event)
+        return events, after
 
     def _wake_reader(self) -> None:
         if self.wanted.is_set() and self.reader_id is not None:
@@ -265,24 +337,54 @@ class Hub:
         if feed is None or topic is None:
             return  # its last subscriber left while the read was under way
         for entry in entries:
-            key, event = _event(topic, *entry)
+            key, event = self.decoded.event(topic, *entry)
             if event is not None:
                 feed.deliver(key, event)
             elif key > feed.position:
                 feed.position = key  # read past it, or the reader would read it forever
 
 
+class Decoded:
+    """The events recently decoded in this loop, by topic and entry id, each decoded
+    once: 600 resumes reading the same 300 entries held one copy of them, not 600
+    (whose million objects made full collections stall the loop for up to 860 ms).
+    What a backlog holds is still what Redis answered; this only shares the objects."""
+
+    __slots__ = ("_events", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._events: dict[tuple[bytes, bytes], tuple[bytes, EventKey, Event[Any] | None]] = {}
+
+    def event(
+        self, topic: Topic[Any], entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> tuple[EventKey, Event[Any] | None]:
+        payload = fields.get(b"d", b"")
+        found = self._events.get((topic.key, entry_id))
+        if found is not None and found[0] == payload:  # the same entry, not a reused id
+            return found[1], found[2]
+        key, event = _event(topic, entry_id, payload)
+        events = self._events
+        if len(events) >= self._size:
+            del events[next(iter(events))]
+        events[topic.key, entry_id] = (payload, key, event)
+        return key, event
+
+
 def _event(
-    topic: Topic[Any], entry_id: bytes, fields: dict[bytes, bytes]
+    topic: Topic[Any], entry_id: bytes, payload: bytes
 ) -> tuple[EventKey, Event[Any] | None]:
     key = parse_id(text(entry_id))
-    payload = fields.get(b"d", b"")
     try:
         data = topic.decode(payload)
     except Exception:  # written by something other than Topic.publish
         logger.error("jsonlfn: topic %r: entry %s does not decode; skipped", topic.name, key)
         return key, None
     return key, shared_event(key, data, payload, topic.model)
+
+
+def _timeout() -> float:
+    return conf().TOPIC_JOIN_TIMEOUT
 
 
 def _retrieve(done: asyncio.Future[Any]) -> None:
