@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from jsonlfn import Event, HistoryGone, InvalidEvent, Topic
 from jsonlfn._stream._items import line_writer, lines_writer
-from jsonlfn._topics._topic import close_loop_connections
+from jsonlfn._topics._backends import close_loop_connections
 from tests.redis_server import RedisServer
 from tests.streams import Trade
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from jsonlfn import Event, PublishFailed
-from jsonlfn._topics._topic import close_loop_connections
+from jsonlfn._topics._backends import close_loop_connections
 from jsonlfn.client import stream
 from jsonlfn.testing import LiveServer
 from tests.conftest import ROOT, wait_for_port

@@ -8,30 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 from jsonlfn._errors import InvalidEvent, SpecError
 from jsonlfn._settings import conf
-from jsonlfn._topics._event import Event, EventKey, parse_id
-from jsonlfn._topics._fanout import Subscriber
-from jsonlfn._topics._memory import MEMORY
+from jsonlfn._topics._backends import backend
+from jsonlfn._topics._event import Event, parse_id
 
 T = TypeVar("T")
 
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
-
-
-class Backend(Protocol):
-    async def publish(self, topic: Topic[Any], data: Any, payload: bytes) -> str: ...
-    def publish_sync(self, topic: Topic[Any], data: Any, payload: bytes) -> str: ...
-    async def join(
-        self, topic: Topic[Any], after: EventKey | None, limit: int
-    ) -> tuple[Subscriber, AsyncIterator[list[Event[Any]]]]: ...
-    def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None: ...
-    def subscribers(self, topic: Topic[Any]) -> int: ...
-    async def aclose(self) -> None: ...
 
 
 class Topic(Generic[T]):
@@ -111,24 +99,3 @@ class Topic(Generic[T]):
         except (msgspec.MsgspecError, TypeError) as exc:
             raise InvalidEvent(f"Topic {self.name!r} refused the item: {exc}") from exc
         return self.decode(payload), payload  # subscribers get a copy, not the caller's
-
-
-_BACKENDS: dict[str, Backend] = {"memory": MEMORY}
-
-
-def backend() -> Backend:
-    """The backend ``TOPICS`` names: one per URL for the life of the process."""
-    url = conf().TOPICS
-    found = _BACKENDS.get(url)
-    if found is None:
-        from jsonlfn._topics._redis import RedisBackend  # noqa: PLC0415 - the redis extra
-
-        found = _BACKENDS[url] = RedisBackend(url)
-    return found
-
-
-async def close_loop_connections() -> None:
-    """Close what every backend holds for the running event loop (its Redis reader and
-    connections). For tests, which run each test in a loop of its own."""
-    for each in list(_BACKENDS.values()):
-        await each.aclose()
