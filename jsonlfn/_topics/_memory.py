@@ -16,14 +16,12 @@ import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonlfn._errors import HistoryGone
+from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import Event, EventKey, format_id, shared_event
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
-
-if TYPE_CHECKING:
-    from jsonlfn._topics._topic import Topic
 
 
 def _now_ms() -> int:
@@ -77,10 +75,10 @@ class MemoryBackend:
             weakref.WeakKeyDictionary()
         )
 
-    async def publish(self, topic: Topic[Any], data: Any, payload: bytes) -> str:
+    async def publish(self, topic: Channel, data: Any, payload: bytes) -> str:
         return self.publish_sync(topic, data, payload)
 
-    def publish_sync(self, topic: Topic[Any], data: Any, payload: bytes) -> str:
+    def publish_sync(self, topic: Channel, data: Any, payload: bytes) -> str:
         with self._lock:
             key, event = self._history(topic).add(data, payload, topic.model)
             for loop, feed in self._feeds_of(topic.name):
@@ -91,7 +89,7 @@ class MemoryBackend:
         return format_id(key)
 
     async def join(
-        self, topic: Topic[Any], after: EventKey | None, limit: int
+        self, topic: Channel, after: EventKey | None, limit: int
     ) -> tuple[Subscriber, AsyncIterator[list[Event[Any]]]]:
         loop = asyncio.get_running_loop()
         with self._lock:
@@ -110,13 +108,13 @@ class MemoryBackend:
             feed.subscribers.add(subscriber)
         return subscriber, pages(backlog)
 
-    def subscribers(self, topic: Topic[Any]) -> int:
+    def subscribers(self, topic: Channel) -> int:
         """How many subscribers ``topic`` has in the running event loop."""
         with self._lock:
             feed = self._feeds.get(asyncio.get_running_loop(), {}).get(topic.name)
             return 0 if feed is None else len(feed.subscribers)
 
-    def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None:
+    def leave(self, topic: Channel, subscriber: Subscriber) -> None:
         with self._lock:
             feeds = self._feeds.get(asyncio.get_running_loop(), {})
             feed = feeds.get(topic.name)
@@ -128,7 +126,7 @@ class MemoryBackend:
     async def aclose(self) -> None:
         """Nothing to close: the history lives as long as the process."""
 
-    def _history(self, topic: Topic[Any]) -> _History:
+    def _history(self, topic: Channel) -> _History:
         history = self._histories.get(topic.name)
         if history is None:
             history = self._histories[topic.name] = _History(topic.maxlen, self._boot)

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import Event, EventKey
 from jsonlfn._topics._fanout import Subscriber
 from jsonlfn._topics._redis_faults import ERRORS, publish_failed, unavailable
 from jsonlfn._topics._redis_hub import Hub, text
-
-if TYPE_CHECKING:
-    from jsonlfn._topics._topic import Topic
 
 
 class RedisBackend:
@@ -34,13 +32,13 @@ class RedisBackend:
         self._hubs: dict[asyncio.AbstractEventLoop, Hub] = {}  # each removes itself
         self._sync: redis.Redis | None = None
 
-    async def publish(self, topic: Topic[Any], data: Any, payload: bytes) -> str:
+    async def publish(self, topic: Channel, data: Any, payload: bytes) -> str:
         try:
             return await self._hub().add(topic, payload)
         except ERRORS as exc:
             raise publish_failed(exc, self.url, topic.name) from exc
 
-    def publish_sync(self, topic: Topic[Any], data: Any, payload: bytes) -> str:
+    def publish_sync(self, topic: Channel, data: Any, payload: bytes) -> str:
         if self._sync is None:
             self._sync = redis.Redis.from_url(
                 self.url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0)
@@ -52,19 +50,19 @@ class RedisBackend:
         return text(added)
 
     async def join(
-        self, topic: Topic[Any], after: EventKey | None, limit: int
+        self, topic: Channel, after: EventKey | None, limit: int
     ) -> tuple[Subscriber, AsyncIterator[list[Event[Any]]]]:
         try:
             return await self._hub().join(topic, after, limit)
         except ERRORS as exc:
             raise unavailable(exc, self.url, f"a stream of topic {topic.name!r}") from exc
 
-    def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None:
+    def leave(self, topic: Channel, subscriber: Subscriber) -> None:
         hub = self._hubs.get(asyncio.get_running_loop())
         if hub is not None:  # else closed, and its feeds with it
             hub.leave(topic, subscriber)
 
-    def subscribers(self, topic: Topic[Any]) -> int:
+    def subscribers(self, topic: Channel) -> int:
         """How many subscribers ``topic`` has in the running event loop."""
         hub = self._hubs.get(asyncio.get_running_loop())
         return 0 if hub is None else hub.subscribers(topic)

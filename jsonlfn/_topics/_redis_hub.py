@@ -22,7 +22,7 @@ import functools
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -31,12 +31,10 @@ from redis.retry import Retry
 
 from jsonlfn._errors import HistoryGone
 from jsonlfn._settings import conf
+from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import Event, EventKey, format_id, parse_id, shared_event
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
 from jsonlfn._topics._redis_faults import ERRORS, StoreDown, refused
-
-if TYPE_CHECKING:
-    from jsonlfn._topics._topic import Topic
 
 logger = logging.getLogger("jsonlfn")
 T = TypeVar("T")
@@ -71,7 +69,7 @@ class Hub:
         )
         self.feeds: dict[bytes, Feed] = {}
         self.decoded = Decoded(4 * PAGE)
-        self.topics: dict[bytes, Topic[Any]] = {}
+        self.topics: dict[bytes, Channel] = {}
         self.reader_id: int | None = None
         self.wanted = asyncio.Event()  # set while some feed has subscribers
         self.pending: set[asyncio.Future[Any]] = set()
@@ -79,7 +77,7 @@ class Hub:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="jsonlfn-topics")
 
     async def join(
-        self, topic: Topic[Any], after: EventKey | None, limit: int
+        self, topic: Channel, after: EventKey | None, limit: int
     ) -> tuple[Subscriber, AsyncIterator[list[Event[Any]]]]:
         first: list[Any] = []
         if after is None:  # from exactly what was published before this join
@@ -100,14 +98,14 @@ class Hub:
             return subscriber, pages()
         return subscriber, self._backlog(topic, subscriber, after, feed.position, first)
 
-    def leave(self, topic: Topic[Any], subscriber: Subscriber) -> None:
+    def leave(self, topic: Channel, subscriber: Subscriber) -> None:
         feed = self.feeds.get(topic.key)
         if feed is not None:
             feed.subscribers.discard(subscriber)
             if not feed.subscribers:
                 self._drop(topic.key)
 
-    def subscribers(self, topic: Topic[Any]) -> int:
+    def subscribers(self, topic: Channel) -> int:
         feed = self.feeds.get(topic.key)
         return 0 if feed is None else len(feed.subscribers)
 
@@ -115,7 +113,7 @@ class Hub:
         self.task.cancel()
         await asyncio.wait({self.task})
 
-    async def add(self, topic: Topic[Any], payload: bytes) -> str:
+    async def add(self, topic: Channel, payload: bytes) -> str:
         xadd = functools.partial(self.commands.xadd, maxlen=topic.maxlen)
         return text(await self._call(xadd, topic.key, {"d": payload}))
 
@@ -180,14 +178,14 @@ class Hub:
         elif not refused(failure) and self.failing is None:
             self.failing = (asyncio.get_running_loop().time(), failure)
 
-    async def _newest(self, topic: Topic[Any]) -> EventKey:
+    async def _newest(self, topic: Channel) -> EventKey:
         try:
             info = await self._call(self.commands.xinfo_stream, topic.key, within=_timeout())
         except redis.ResponseError:  # no such key: nothing was published yet
             return (0, 0)
         return parse_id(text(info["last-generated-id"]))
 
-    async def _first_page(self, topic: Topic[Any], after: EventKey) -> list[Any]:
+    async def _first_page(self, topic: Channel, after: EventKey) -> list[Any]:
         """The first events after ``after``; ``HistoryGone`` unless the stream still
         holds ``after`` itself, as what followed it may be gone (trimmed, deleted, lost
         with Redis's data). An event trimmed right after its client saw it counts as
@@ -197,7 +195,7 @@ class Hub:
             raise HistoryGone(format_id(after), topic.name)
         return page
 
-    async def _page_from(self, topic: Topic[Any], after: EventKey, end: bytes) -> list[Any] | None:
+    async def _page_from(self, topic: Channel, after: EventKey, end: bytes) -> list[Any] | None:
         """Up to ``PAGE`` entries after ``after``, or None if the stream lost ``after``."""
         entries = await self._call(
             self.commands.xrange, topic.key, format_id(after), end, PAGE + 1, within=_timeout()
@@ -208,7 +206,7 @@ class Hub:
 
     async def _backlog(
         self,
-        topic: Topic[Any],
+        topic: Channel,
         subscriber: Subscriber,
         after: EventKey,
         end: EventKey,
@@ -237,7 +235,7 @@ class Hub:
         subscriber.end_now()  # trimmed while it caught up, or Redis went away: resume
 
     def _up_to(
-        self, topic: Topic[Any], entries: list[Any], after: EventKey, end: EventKey
+        self, topic: Channel, entries: list[Any], after: EventKey, end: EventKey
     ) -> tuple[list[Event[Any]], EventKey]:
         """The events of ``entries`` up to ``end``, and the key of the last entry read."""
         events = []
@@ -357,7 +355,7 @@ class Decoded:
         self._events: dict[tuple[bytes, bytes], tuple[bytes, EventKey, Event[Any] | None]] = {}
 
     def event(
-        self, topic: Topic[Any], entry_id: bytes, fields: dict[bytes, bytes]
+        self, topic: Channel, entry_id: bytes, fields: dict[bytes, bytes]
     ) -> tuple[EventKey, Event[Any] | None]:
         payload = fields.get(b"d", b"")
         found = self._events.get((topic.key, entry_id))
@@ -371,9 +369,7 @@ class Decoded:
         return key, event
 
 
-def _event(
-    topic: Topic[Any], entry_id: bytes, payload: bytes
-) -> tuple[EventKey, Event[Any] | None]:
+def _event(topic: Channel, entry_id: bytes, payload: bytes) -> tuple[EventKey, Event[Any] | None]:
     key = parse_id(text(entry_id))
     try:
         data = topic.decode(payload)

@@ -15,6 +15,7 @@ import msgspec
 from jsonlfn._errors import InvalidEvent, SpecError
 from jsonlfn._settings import conf
 from jsonlfn._topics._backends import backend
+from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import Event, parse_id
 
 T = TypeVar("T")
@@ -45,8 +46,7 @@ class Topic(Generic[T]):
         self.name = name
         self.model = model
         self.maxlen = maxlen
-        self.key = f"jsonlfn:{{topics}}:{name}".encode()
-        self.decode = msgspec.json.Decoder(model).decode
+        self.channel = Channel.of(name, model, maxlen)
         self._encode = msgspec.json.Encoder().encode
 
     def __repr__(self) -> str:
@@ -60,12 +60,12 @@ class Topic(Generic[T]):
         whether the event was not added or may have been (no answer in time).
         """
         data, payload = self._checked(item)
-        return await backend().publish(self, data, payload)
+        return await backend().publish(self.channel, data, payload)
 
     def publish_sync(self, item: T) -> str:
         """``publish`` for sync code: views, signal receivers, Celery tasks, threads."""
         data, payload = self._checked(item)
-        return backend().publish_sync(self, data, payload)
+        return backend().publish_sync(self.channel, data, payload)
 
     async def subscribe(self, after: str | None = None) -> AsyncIterator[Event[T]]:
         """The events after the one with id ``after`` (the client's ``Last-Event-ID``),
@@ -79,7 +79,7 @@ class Topic(Generic[T]):
         """
         store = backend()
         start = None if after is None else parse_id(after)
-        subscriber, backlog = await store.join(self, start, conf().TOPIC_BUFFER)
+        subscriber, backlog = await store.join(self.channel, start, conf().TOPIC_BUFFER)
         try:
             async for page in backlog:
                 for event in page:
@@ -87,15 +87,15 @@ class Topic(Generic[T]):
             while (live := await subscriber.next()) is not None:
                 yield live
         finally:
-            store.leave(self, subscriber)
+            store.leave(self.channel, subscriber)
 
     def subscribers(self) -> int:
         """How many subscriptions to this topic have joined in the running event loop."""
-        return backend().subscribers(self)
+        return backend().subscribers(self.channel)
 
     def _checked(self, item: Any) -> tuple[Any, bytes]:
         try:
             payload = self._encode(msgspec.convert(item, self.model, strict=True))
         except (msgspec.MsgspecError, TypeError) as exc:
             raise InvalidEvent(f"Topic {self.name!r} refused the item: {exc}") from exc
-        return self.decode(payload), payload  # subscribers get a copy, not the caller's
+        return self.channel.decode(payload), payload  # subscribers get a copy, not the caller's
