@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import threading
 import uuid
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jsonlfn import Event, HistoryGone, InvalidEvent, Topic
+from jsonlfn import Event, HistoryGone, InvalidEvent, SpecError, Topic
 from jsonlfn._stream._items import line_writer, lines_writer
 from jsonlfn._topics._backends import close_loop_connections
 from tests.redis_server import RedisServer
@@ -368,3 +369,18 @@ async def test_a_burst_of_resumes_is_queued_not_refused(topics: str) -> None:
     assert [f.id for f in firsts] == [ids[n % 300 + 1] for n in range(600)]
     for resume in resumes:
         await resume.aclose()
+
+
+async def test_one_name_is_one_topic(topics: str) -> None:
+    """A topic made again (per room, per request) shares the first one's channel; one
+    that disagrees on the model or maxlen is refused with what to do."""
+    name = f"room-{uuid.uuid4().hex[:8]}"
+    first = Topic(name, model=Trade, maxlen=50)
+    assert Topic(name, model=Trade, maxlen=50).channel is first.channel
+    with pytest.raises(SpecError, match=r"already exists with model=.*Trade.*maxlen=50"):
+        Topic(name, model=dict[str, int], maxlen=50)
+    with pytest.raises(SpecError, match="define it once"):
+        Topic(name, model=Trade, maxlen=51)
+    del first
+    gc.collect()  # no Topic of that name is left: the name is free again
+    assert Topic(name, model=dict[str, int]).model == dict[str, int]

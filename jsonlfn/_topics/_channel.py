@@ -7,13 +7,17 @@ backend is given (so the backends never import the API that chooses them).
 from __future__ import annotations
 
 import dataclasses
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from jsonlfn._errors import SpecError
 
-@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class Channel:
     """One topic, as the backends see it."""
 
@@ -25,6 +29,27 @@ class Channel:
 
     @classmethod
     def of(cls, name: str, model: Any, maxlen: int) -> Channel:
-        """The channel of topic ``name``; ``model`` decodes what its publishers wrote."""
-        key = f"jsonlfn:{{topics}}:{name}".encode()
-        return cls(name, model, maxlen, key, msgspec.json.Decoder(model).decode)
+        """The channel of topic ``name``: the one every ``Topic`` of that name shares.
+
+        A ``Topic`` made again per request (a per-room topic) gets the same channel; one
+        that disagrees on the model or ``maxlen`` is a ``SpecError``, since the events
+        of one topic are written and read with one model.
+        """
+        with _lock:
+            found = _CHANNELS.get(name)
+            if found is None:
+                key = f"jsonlfn:{{topics}}:{name}".encode()
+                found = cls(name, model, maxlen, key, msgspec.json.Decoder(model).decode)
+                _CHANNELS[name] = found
+        if found.model != model or found.maxlen != maxlen:
+            raise SpecError(
+                f"Topic({name!r}, model={model!r}, maxlen={maxlen}): a topic of that name "
+                f"already exists with model={found.model!r}, maxlen={found.maxlen}. One "
+                "name is one topic: define it once (e.g. in a topics.py) and import it, "
+                "or give this one another name."
+            )
+        return found
+
+
+_lock = threading.Lock()
+_CHANNELS: weakref.WeakValueDictionary[str, Channel] = weakref.WeakValueDictionary()
