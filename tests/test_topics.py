@@ -384,3 +384,4 @@ async def test_one_name_is_one_topic(topics: str) -> None:
     del first
     gc.collect()  # no Topic of that name is left: the name is free again
     assert Topic(name, model=dict[str, int]).model == dict[str, int]
+

@@ -24,27 +24,30 @@ class Channel:
     name: str
     model: Any
     maxlen: int
+    expire: float | None = None  # seconds without events (and subscribers) it is kept
     key: bytes = b""  # the Redis stream: jsonlfn:{topics}:<name>
     decode: Callable[[bytes], Any] = dataclasses.field(default=bytes.decode, repr=False)
 
     @classmethod
-    def of(cls, name: str, model: Any, maxlen: int) -> Channel:
+    def of(cls, name: str, model: Any, maxlen: int, expire: float | None = None) -> Channel:
         """The channel of topic ``name``: the one every ``Topic`` of that name shares.
 
         A ``Topic`` made again per request (a per-room topic) gets the same channel; one
-        that disagrees on the model or ``maxlen`` is a ``SpecError``, since the events
+        that disagrees on the model, ``maxlen`` or ``expire`` is a ``SpecError``, since the events
         of one topic are written and read with one model.
         """
         with _lock:
             found = _CHANNELS.get(name)
             if found is None:
                 key = f"jsonlfn:{{topics}}:{name}".encode()
-                found = cls(name, model, maxlen, key, msgspec.json.Decoder(model).decode)
+                decode = msgspec.json.Decoder(model).decode
+                found = cls(name, model, maxlen, expire, key, decode)
                 _CHANNELS[name] = found
-        if found.model != model or found.maxlen != maxlen:
+        if (found.model, found.maxlen, found.expire) != (model, maxlen, expire):
             raise SpecError(
-                f"Topic({name!r}, model={model!r}, maxlen={maxlen}): a topic of that name "
-                f"already exists with model={found.model!r}, maxlen={found.maxlen}. One "
+                f"Topic({name!r}, model={model!r}, maxlen={maxlen}, expire={expire}): a "
+                f"topic of that name already exists with model={found.model!r}, "
+                f"maxlen={found.maxlen}, expire={found.expire}. One "
                 "name is one topic: define it once (e.g. in a topics.py) and import it, "
                 "or give this one another name."
             )

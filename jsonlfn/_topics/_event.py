@@ -17,6 +17,7 @@ from jsonlfn._errors import BadRequest
 T = TypeVar("T")
 
 EventKey = tuple[int, int]  # an id "1733097600000-3" as (milliseconds, sequence)
+START: EventKey = (0, 0)  # "0-0": before the first event a topic ever had
 
 _ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 _LINE = "line"  # the key of an event's shared (model, line) in its __dict__

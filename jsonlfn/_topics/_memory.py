@@ -5,6 +5,12 @@ publish. Events are numbered like Redis stream entries (``milliseconds-sequence`
 each topic remembers the newest event it dropped from its history (or, before any, the
 moment the process started), so a resume from before that is answered with 410 rather
 than silently skipping events.
+
+A topic nobody subscribes to and nobody published to for its ``expire`` seconds
+(``FORGET_AFTER`` when it has none) is forgotten, so per-room topics don't pile up. What
+is kept of a forgotten topic is its newest key (of the newest ``_REMEMBERED`` forgotten
+ones; one key for all older ones): made again, its history starts there, so a late
+resume with an id from before is a 410, not a gap.
 """
 
 from __future__ import annotations
@@ -15,13 +21,17 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from jsonlfn._errors import HistoryGone
 from jsonlfn._topics._channel import Channel
-from jsonlfn._topics._event import Event, EventKey, format_id, shared_event
+from jsonlfn._topics._event import START, Event, EventKey, format_id, shared_event
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
+
+FORGET_AFTER = 600.0  # seconds, for topics without ``expire``
+_SWEEP_EVERY = 1.0  # seconds between looks for topics to forget
+_REMEMBERED = 10_000  # forgotten topics whose newest key is kept by name (~150 bytes each)
 
 
 def _now_ms() -> int:
@@ -29,12 +39,15 @@ def _now_ms() -> int:
 
 
 class _History:
-    __slots__ = ("events", "floor", "last")
+    __slots__ = ("events", "floor", "forget_after", "last", "touched", "whole")
 
-    def __init__(self, maxlen: int, boot: EventKey) -> None:
+    def __init__(self, maxlen: int, floor: EventKey, whole: bool, forget_after: float) -> None:
         self.events: deque[tuple[EventKey, Event[Any]]] = deque(maxlen=maxlen)
-        self.floor = boot  # nothing is known of events up to this key
-        self.last = boot  # the newest key given
+        self.floor = floor  # nothing is known of events up to this key
+        self.last = floor  # the newest key given
+        self.whole = whole  # it holds every event the topic ever had
+        self.forget_after = forget_after
+        self.touched = time.monotonic()
 
     def add(self, data: Any, payload: bytes, model: Any) -> tuple[EventKey, Event[Any]]:
         ms = _now_ms()
@@ -43,13 +56,17 @@ class _History:
         events = self.events
         if len(events) == events.maxlen:
             self.floor = events[0][0]
+            self.whole = False
         events.append((key, event))
         self.last = key
         return key, event
 
     def after(self, key: EventKey) -> list[Event[Any]] | None:
         """The events after the one with ``key``; None unless this history holds that
-        event or ``key`` is its floor (else what followed may be gone, or was never)."""
+        event or ``key`` is its floor (else what followed may be gone, or was never).
+        ``START`` (``0-0``) is the start of a history that lost nothing."""
+        if key == START and self.whole:
+            return [event for _, event in self.events]
         found = []
         for each, event in reversed(self.events):
             if each <= key:
@@ -64,13 +81,41 @@ class _History:
         return found
 
 
+class _Forgotten:
+    """The newest key of each forgotten topic, by name, for the newest ``size`` of them;
+    beyond that one key, the newest of all the older ones (so those are refused more
+    often than need be, never less)."""
+
+    __slots__ = ("_keys", "_older", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._keys: dict[str, EventKey] = {}
+        self._older: EventKey | None = None
+
+    def add(self, name: str, last: EventKey) -> None:
+        self._keys[name] = last
+        if len(self._keys) > self._size:
+            oldest = next(iter(self._keys))
+            evicted = self._keys.pop(oldest)
+            self._older = evicted if self._older is None else max(self._older, evicted)
+
+    def take(self, name: str) -> EventKey | None:
+        """The key a topic of ``name`` made now must start after; None: it never had
+        events in this process (that anyone can tell)."""
+        return self._keys.pop(name, None) or self._older
+
+
 class MemoryBackend:
     """Topics held in this process; one per process (``MEMORY``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._boot: EventKey = (_now_ms(), 0)
-        self._histories: dict[str, _History] = {}
+        self._histories: dict[str, _History] = {}  # least recently touched first
+        self._forgotten = _Forgotten(_REMEMBERED)
+        self._shortest = FORGET_AFTER  # the least forget_after of any history
+        self._swept = time.monotonic()
         self._feeds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Feed]] = (
             weakref.WeakKeyDictionary()
         )
@@ -109,10 +154,9 @@ class MemoryBackend:
         return subscriber, pages(backlog)
 
     def subscribers(self, topic: Channel) -> int:
-        """How many subscribers ``topic`` has in the running event loop."""
+        """How many subscribers ``topic`` has in this process, in every event loop."""
         with self._lock:
-            feed = self._feeds.get(asyncio.get_running_loop(), {}).get(topic.name)
-            return 0 if feed is None else len(feed.subscribers)
+            return sum(len(feed.subscribers) for _, feed in self._feeds_of(topic.name))
 
     def leave(self, topic: Channel, subscriber: Subscriber) -> None:
         with self._lock:
@@ -122,17 +166,43 @@ class MemoryBackend:
                 feed.subscribers.discard(subscriber)
                 if not feed.subscribers:
                     del feeds[topic.name]
+            history = self._histories.pop(topic.name, None)
+            if history is not None:  # its forgetting time starts when the last one left
+                history.touched = time.monotonic()
+                self._histories[topic.name] = history
 
     async def aclose(self) -> None:
-        """Nothing to close: the history lives as long as the process."""
+        """Nothing to close: histories live in the process."""
 
     def _history(self, topic: Channel) -> _History:
-        history = self._histories.get(topic.name)
+        """The topic's history, made if need be, as the most recently touched one."""
+        now = time.monotonic()
+        if now - self._swept >= _SWEEP_EVERY:
+            self._forget_idle(now)
+        history = self._histories.pop(topic.name, None)
         if history is None:
-            history = self._histories[topic.name] = _History(topic.maxlen, self._boot)
+            forget_after = FORGET_AFTER if topic.expire is None else topic.expire
+            self._shortest = min(self._shortest, forget_after)
+            before = self._forgotten.take(topic.name)
+            floor = self._boot if before is None else max(self._boot, before)
+            history = _History(topic.maxlen, floor, before is None, forget_after)
+        history.touched = now
+        self._histories[topic.name] = history
         return history
 
-    def _feeds_of(self, name: str) -> Iterable[tuple[asyncio.AbstractEventLoop, Feed]]:
+    def _forget_idle(self, now: float) -> None:
+        """Drop the histories untouched for their ``forget_after`` that have no
+        subscribers, oldest first; none touched within the shortest time can be due."""
+        self._swept = now
+        for name, history in list(self._histories.items()):
+            idle = now - history.touched
+            if idle < self._shortest:
+                break
+            if idle >= history.forget_after and not self._feeds_of(name):
+                del self._histories[name]
+                self._forgotten.add(name, history.last)
+
+    def _feeds_of(self, name: str) -> list[tuple[asyncio.AbstractEventLoop, Feed]]:
         return [(loop, feeds[name]) for loop, feeds in self._feeds.items() if name in feeds]
 
 

@@ -21,7 +21,7 @@ from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import Event, EventKey
 from jsonlfn._topics._fanout import Subscriber
 from jsonlfn._topics._redis_faults import ERRORS, publish_failed, unavailable
-from jsonlfn._topics._redis_hub import Hub, text
+from jsonlfn._topics._redis_hub import Hub, expire_ms, text
 
 
 class RedisBackend:
@@ -44,7 +44,13 @@ class RedisBackend:
                 self.url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0)
             )
         try:
-            added = self._sync.xadd(topic.key, {"d": payload}, maxlen=topic.maxlen)
+            if topic.expire is None:
+                added = self._sync.xadd(topic.key, {"d": payload}, maxlen=topic.maxlen)
+            else:  # XADD and PEXPIRE in one MULTI: both or neither
+                pipe = self._sync.pipeline(transaction=True)
+                pipe.xadd(topic.key, {"d": payload}, maxlen=topic.maxlen)
+                pipe.pexpire(topic.key, expire_ms(topic))
+                added, _ = pipe.execute()
         except ERRORS as exc:
             raise publish_failed(exc, self.url, topic.name) from exc
         return text(added)
@@ -63,9 +69,8 @@ class RedisBackend:
             hub.leave(topic, subscriber)
 
     def subscribers(self, topic: Channel) -> int:
-        """How many subscribers ``topic`` has in the running event loop."""
-        hub = self._hubs.get(asyncio.get_running_loop())
-        return 0 if hub is None else hub.subscribers(topic)
+        """How many subscribers ``topic`` has in this process, in every event loop."""
+        return sum(hub.subscribers(topic) for hub in list(self._hubs.values()))
 
     async def aclose(self) -> None:
         """Stop this event loop's reader and close its connections."""

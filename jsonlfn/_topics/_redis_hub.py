@@ -32,7 +32,7 @@ from redis.retry import Retry
 from jsonlfn._errors import HistoryGone
 from jsonlfn._settings import conf
 from jsonlfn._topics._channel import Channel
-from jsonlfn._topics._event import Event, EventKey, format_id, parse_id, shared_event
+from jsonlfn._topics._event import START, Event, EventKey, format_id, parse_id, shared_event
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
 from jsonlfn._topics._redis_faults import ERRORS, StoreDown, refused
 
@@ -70,6 +70,7 @@ class Hub:
         self.feeds: dict[bytes, Feed] = {}
         self.decoded = Decoded(4 * PAGE)
         self.topics: dict[bytes, Channel] = {}
+        self.kept: dict[bytes, float] = {}  # when each expiring topic's expiry was renewed
         self.reader_id: int | None = None
         self.wanted = asyncio.Event()  # set while some feed has subscribers
         self.pending: set[asyncio.Future[Any]] = set()
@@ -114,8 +115,18 @@ class Hub:
         await asyncio.wait({self.task})
 
     async def add(self, topic: Channel, payload: bytes) -> str:
-        xadd = functools.partial(self.commands.xadd, maxlen=topic.maxlen)
-        return text(await self._call(xadd, topic.key, {"d": payload}))
+        if topic.expire is None:
+            xadd = functools.partial(self.commands.xadd, maxlen=topic.maxlen)
+            return text(await self._call(xadd, topic.key, {"d": payload}))
+        return text(await self._call(self._add_expiring, topic, payload))
+
+    async def _add_expiring(self, topic: Channel, payload: bytes) -> Any:
+        """``XADD`` and ``PEXPIRE`` in one ``MULTI``: both or neither."""
+        pipe = self.commands.pipeline(transaction=True)
+        pipe.xadd(topic.key, {"d": payload}, maxlen=topic.maxlen)
+        pipe.pexpire(topic.key, expire_ms(topic))
+        added, _ = await pipe.execute()
+        return added
 
     async def _call(
         self, command: Callable[..., Awaitable[T]], *args: Any, within: float | None = None
@@ -189,11 +200,29 @@ class Hub:
         """The first events after ``after``; ``HistoryGone`` unless the stream still
         holds ``after`` itself, as what followed it may be gone (trimmed, deleted, lost
         with Redis's data). An event trimmed right after its client saw it counts as
-        gone too: Redis does not say which entry it trimmed last."""
-        page = await self._page_from(topic, after, b"+")
+        gone too: Redis does not say which entry it trimmed last. ``START`` (``0-0``)
+        is the start of a stream that never lost an entry."""
+        if after == START:
+            page: list[Any] | None = await self._call(
+                self.commands.xrange, topic.key, b"-", b"+", PAGE, within=_timeout()
+            )
+            if not await self._lost_nothing(topic):  # after the read: losses only grow
+                page = None
+        else:
+            page = await self._page_from(topic, after, b"+")
         if page is None:
             raise HistoryGone(format_id(after), topic.name)
-        return page
+        return list(page)
+
+    async def _lost_nothing(self, topic: Channel) -> bool:
+        """Whether the stream still has every entry ever added to it (Redis 7 counts
+        them; trimming does not move ``max-deleted-entry-id``, only ``XDEL`` does)."""
+        try:
+            info = await self._call(self.commands.xinfo_stream, topic.key, within=_timeout())
+        except redis.ResponseError:  # no such key: nothing was ever published
+            return True
+        deleted = text(info.get("max-deleted-entry-id", b"?"))
+        return info.get("entries-added") == info["length"] and deleted == format_id(START)
 
     async def _page_from(self, topic: Channel, after: EventKey, end: bytes) -> list[Any] | None:
         """Up to ``PAGE`` entries after ``after``, or None if the stream lost ``after``."""
@@ -277,6 +306,7 @@ class Hub:
                 continue
             try:
                 await self._read_once()
+                await self._keep_watched()
                 delay = 0.05
             except Exception as exc:  # the reader must outlive any failure
                 self.reader_id = None
@@ -289,11 +319,31 @@ class Hub:
             self.reader_id = await self.reader.client_id()
         read_from = {key: feed.position for key, feed in self.feeds.items()}
         streams = {key: format_id(position) for key, position in read_from.items()}
-        reply: Any = await self.reader.xread(streams, count=PAGE, block=_BLOCK_MS)  # type: ignore[arg-type]
+        block = min([_BLOCK_MS, *(expire_ms(t) // 4 for t in self.topics.values() if t.expire)])
+        reply: Any = await self.reader.xread(streams, count=PAGE, block=max(1, block))  # type: ignore[arg-type]
         if reply:
             await self._end_feeds_that_lost(reply, read_from)
         for key, entries in reply or ():
             self._deliver(key, entries)
+
+    async def _keep_watched(self) -> None:
+        """Renew the expiry of the expiring topics this loop has subscribers for (each
+        second, or each quarter of its ``expire`` if less): a quiet topic people
+        watch stays."""
+        now = asyncio.get_running_loop().time()
+        due = [
+            topic
+            for key, topic in self.topics.items()
+            if topic.expire is not None
+            and now - self.kept.get(key, 0.0) >= min(1.0, topic.expire / 4)
+        ]
+        if not due:
+            return
+        pipe = self.commands.pipeline(transaction=False)
+        for topic in due:
+            pipe.pexpire(topic.key, expire_ms(topic))
+            self.kept[topic.key] = now
+        await self._call(pipe.execute)
 
     async def _end_feeds_that_lost(
         self, reply: list[Any], read_from: dict[bytes, EventKey]
@@ -321,6 +371,7 @@ class Hub:
     def _drop(self, key: bytes) -> None:
         del self.feeds[key]
         del self.topics[key]
+        self.kept.pop(key, None)
 
     def _after_failure(self, exc: Exception) -> None:
         if isinstance(exc, redis.ResponseError):  # e.g. WRONGTYPE: not ours to retry on
@@ -377,6 +428,10 @@ def _event(topic: Channel, entry_id: bytes, payload: bytes) -> tuple[EventKey, E
         logger.error("jsonlfn: topic %r: entry %s does not decode; skipped", topic.name, key)
         return key, None
     return key, shared_event(key, data, payload, topic.model)
+
+
+def expire_ms(topic: Channel) -> int:
+    return max(1, round((topic.expire or 0) * 1000))
 
 
 def _timeout() -> float:

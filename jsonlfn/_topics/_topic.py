@@ -32,10 +32,22 @@ class Topic(Generic[T]):
     ...     yield event                         # Event(id="1733097600000-0", data=Order)
 
     Items are validated against ``model`` when published (``InvalidEvent``). The topic
-    keeps its newest ``maxlen`` events (about that many in Redis) for resuming.
+    keeps its newest ``maxlen`` events (about that many in Redis) for resuming; with
+    ``expire``, its history is dropped once no event was published for that many
+    seconds and nobody subscribes (in process, topics without ``expire`` are forgotten
+    after 10 minutes so). A topic made again with the same name (one per room, per
+    request) is the same topic; with another model, ``maxlen`` or ``expire`` it is a
+    ``SpecError``.
     """
 
-    def __init__(self, name: str, *, model: type[T] | Any = Any, maxlen: int = 10_000) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        model: type[T] | Any = Any,
+        maxlen: int = 10_000,
+        expire: float | None = None,
+    ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise SpecError(
                 f"Topic name {name!r} must be 1-200 letters, digits or '_.:-', "
@@ -43,10 +55,18 @@ class Topic(Generic[T]):
             )
         if not isinstance(maxlen, int) or isinstance(maxlen, bool) or maxlen < 1:
             raise SpecError(f"Topic({name!r}, maxlen={maxlen!r}): maxlen must be an int >= 1")
+        if expire is not None and not (
+            isinstance(expire, int | float) and not isinstance(expire, bool) and expire > 0
+        ):
+            raise SpecError(
+                f"Topic({name!r}, expire={expire!r}): expire is seconds above zero or None, "
+                "for example Topic('room:42', model=Message, expire=3600)"
+            )
         self.name = name
         self.model = model
         self.maxlen = maxlen
-        self.channel = Channel.of(name, model, maxlen)
+        self.expire = expire
+        self.channel = Channel.of(name, model, maxlen, expire)
         self._encode = msgspec.json.Encoder().encode
 
     def __repr__(self) -> str:
@@ -71,7 +91,8 @@ class Topic(Generic[T]):
         """The events after the one with id ``after`` (the client's ``Last-Event-ID``),
         then every new one, each once and in order.
 
-        ``after=None`` starts with the next event published. Raises (before the first
+        ``after=None`` starts with the next event published; ``"0-0"`` with the topic's
+        first event, if it still holds every event it had. Raises (before the first
         event) ``BadRequest`` for an id that is not one, ``HistoryGone`` (410) when the
         topic no longer holds what followed it, ``Unavailable`` (503) when the store is
         unreachable. Ends when this subscriber falls ``TOPIC_BUFFER`` events behind, so
@@ -90,7 +111,8 @@ class Topic(Generic[T]):
             store.leave(self.channel, subscriber)
 
     def subscribers(self) -> int:
-        """How many subscriptions to this topic have joined in the running event loop."""
+        """How many subscriptions to this topic have joined in this process (every event
+        loop's); callable from sync code too."""
         return backend().subscribers(self.channel)
 
     def _checked(self, item: Any) -> tuple[Any, bytes]:
