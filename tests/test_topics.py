@@ -385,3 +385,18 @@ async def test_one_name_is_one_topic(topics: str) -> None:
     gc.collect()  # no Topic of that name is left: the name is free again
     assert Topic(name, model=dict[str, int]).model == dict[str, int]
 
+
+@pytest.mark.parametrize("topics", ["redis"], indirect=True)
+async def test_the_first_commands_after_a_redis_restart_succeed(
+    topics: str, redis_server: RedisServer
+) -> None:
+    """The pooled connections died with the old Redis: each is replaced before use, so
+    no publish fails with "not added" and no join is a 503 (XADD is still never retried)."""
+    topic = fresh_topic()
+    await asyncio.gather(*(topic.publish(Trade(n)) for n in range(8)))  # eight connections
+    await asyncio.to_thread(redis_server.restart)
+    ids = list(await asyncio.gather(*(topic.publish(Trade(n)) for n in range(8))))
+    first, second = sorted(ids, key=_key)[:2]
+    resumes = [topic.subscribe(after=first) for _ in range(8)]
+    got = await asyncio.gather(*(take(each, 1) for each in resumes))
+    assert [[e.id for e in one] for one in got] == [[second]] * 8

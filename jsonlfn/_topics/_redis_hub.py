@@ -48,6 +48,21 @@ _BLOCK_MS = 2000  # the longest a new topic waits for the reader if an unblock i
 _CONNECTIONS = 8
 
 
+def _checked_connections() -> dict[str, Any]:
+    """Options that make redis-py's pool replace a connection Redis closed before it
+    is used. redis-py 8 skips that check while "maintenance notifications" (a Redis
+    Cloud feature, on by default over TCP) are enabled, so after a Redis restart the
+    first command on each pooled connection failed: a publish "not added", or a 503."""
+    try:
+        from redis.maint_notifications import MaintNotificationsConfig  # noqa: PLC0415
+    except ImportError:  # redis-py before 7: it always checks
+        return {}
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+
+
+_CHECKED = _checked_connections()
+
+
 class Hub:
     """The task lives as long as the loop (idle while no topic has subscribers), so the
     loop's shutdown, which cancels it, closes the connections too."""
@@ -55,7 +70,7 @@ class Hub:
     def __init__(self, url: str, forget: Callable[[], object]) -> None:
         never = Retry(NoBackoff(), 0)  # no silent reconnects: a retried XADD adds twice
         self.commands = redis.asyncio.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=2, retry=never
+            url, socket_connect_timeout=2, socket_timeout=2, retry=never, **_CHECKED
         )
         self.gate = asyncio.Semaphore(_CONNECTIONS)  # a join storm queues here, in order
         self.failing: tuple[float, BaseException] | None = None  # since when, and why
@@ -66,6 +81,7 @@ class Hub:
             socket_timeout=_BLOCK_MS / 1000 + 5,
             single_connection_client=True,
             retry=never,
+            **_CHECKED,
         )
         self.feeds: dict[bytes, Feed] = {}
         self.decoded = Decoded(4 * PAGE)
