@@ -48,6 +48,14 @@ class PingOptions:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class SseOptions:
+    """What ``@sse`` records: the stream is also served as Server-Sent Events, and the
+    reconnection delay (seconds) its ``retry:`` field tells clients (``None``: none)."""
+
+    retry: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Spec:
     """Everything jsonlfn knows about one stream function."""
 
@@ -59,6 +67,7 @@ class Spec:
     ping: PingOptions | None = None
     resume: Any = None
     auth: Any = None  # jsonlfn._auth._backends.AuthOptions
+    sse: SseOptions | None = None
 
     def components(self) -> dict[str, type]:
         """The request components this endpoint parses, keyed by keyword name."""
