@@ -229,14 +229,12 @@ async def _open(
     if gzip:
         limits = dataclasses.replace(limits, gzip=True)
     headers = stream_headers(media_type, gzip=gzip, compressible=compressible)
-    patience = patience if asgi else None
+    wait = patience if asgi else None
     call = functools.partial(endpoint.fn, request, **path)
     if plan is endpoint.plan or kwargs.get(RESUME_KEYWORD) is None:
-        producer, head = await prime(call(**kwargs), plan, limits, patience, slot), plan.head
+        producer, head = await prime(call(**kwargs), plan, limits, wait, slot), plan.head
     else:
-        producer, head = await _resumed_events(
-            call, kwargs, plan, limits, patience=patience, slot=slot
-        )
+        producer, head = await _resumed_events(call, kwargs, plan, limits, patience=wait, slot=slot)
     ended = [False]
     if request.method == "HEAD":
         await producer.stop()
