@@ -15,6 +15,7 @@ from jsonlfn import (
     JWTAuth,
     Registry,
     Topic,
+    Unavailable,
     jsonl_stream,
     ping,
     query,
@@ -36,6 +37,7 @@ class Count(msgspec.Struct):
     delay: float = 0.0
     text: str = ""
     fail_first: bool = False
+    busy_after: bool = False  # a resume gets 503 (the client's retry delays)
 
 
 @registry.get("sse/ticks/")
@@ -48,6 +50,8 @@ async def ticks(request: Any, query: Count, last_event_id: int | None) -> AsyncI
     """``n`` ticks after ``Last-Event-ID``, ``delay`` seconds apart."""
     if query.fail_first:
         raise HttpError(404, "no such ticks")
+    if query.busy_after and last_event_id is not None:
+        raise Unavailable(1, "busy")
     for i in range((last_event_id or 0) + 1, query.n + 1):
         if query.delay:
             await asyncio.sleep(query.delay)

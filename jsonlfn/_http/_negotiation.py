@@ -21,18 +21,23 @@ def negotiate(accept: str | None, offered: tuple[str, ...] = JSONL_TYPES) -> str
     if not accept or not accept.strip():
         return offered[0]
     ranges = _parse(accept)
-    refused = {media for media, q in ranges if q == 0}
+    refused = [media for media, q in ranges if q == 0]
     for media, q in sorted(ranges, key=lambda r: -r[1]):
         if q <= 0:
             continue
         if media in offered:
             return media
-        if media.endswith("/*"):
-            prefix = "" if media == "*/*" else media[:-1]
-            found = next((t for t in offered if t.startswith(prefix) and t not in refused), None)
-            if found is not None:
+        for found in offered:
+            if _covers(media, found) and not any(_covers(no, found) for no in refused):
                 return found
     return None
+
+
+def _covers(media_range: str, media: str) -> bool:
+    """Whether a wildcard range (``*/*``, ``text/*``) or the type itself names ``media``."""
+    if media_range == media or media_range == "*/*":
+        return True
+    return media_range.endswith("/*") and media.startswith(media_range[:-1])
 
 
 @functools.lru_cache(maxsize=256)
