@@ -316,10 +316,13 @@ async def test_the_client_reads_sse_resumes_by_event_id_and_honours_retry(
     monkeypatch.setattr(client, "_sleep", sleep)
     url = f"{live_server.url}/sse/ticks/?n=3&busy_after=true"
     got: list[Tick] = []
-    with pytest.raises(StreamError, match="failed after 3 attempt"):
-        async for tick in client.stream(
-            url, model=Tick, headers=SSE, resume=True, follow=True, max_retries=2
-        ):
+
+    async def read() -> None:
+        options = {"resume": True, "follow": True, "max_retries": 2}
+        async for tick in client.stream(url, model=Tick, headers=SSE, **options):  # type: ignore[arg-type]
             got.append(tick)
+
+    with pytest.raises(StreamError, match="failed after 3 attempt"):
+        await read()
     assert [t.i for t in got] == [1, 2, 3]
     assert slept == [0.25, 0.5]  # the server's retry: 250, then doubled

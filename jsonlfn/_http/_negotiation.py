@@ -35,7 +35,7 @@ def negotiate(accept: str | None, offered: tuple[str, ...] = JSONL_TYPES) -> str
 
 def _covers(media_range: str, media: str) -> bool:
     """Whether a wildcard range (``*/*``, ``text/*``) or the type itself names ``media``."""
-    if media_range == media or media_range == "*/*":
+    if media_range in (media, "*/*"):
         return True
     return media_range.endswith("/*") and media.startswith(media_range[:-1])
 
