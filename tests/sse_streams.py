@@ -90,8 +90,12 @@ class Failed(msgspec.Struct):
     error: str
 
 
+def failed(exc: Exception) -> Failed:
+    return Failed(error=str(exc))
+
+
 @registry.get("sse/fails/")
-@jsonl_stream(model=Tick, on_error=lambda exc: Failed(error=str(exc)))
+@jsonl_stream(model=Tick, on_error=failed)
 @sse()
 async def fails(request: Any) -> AsyncIterator[Tick]:
     """One tick, then a failure that ``on_error`` turns into the last item."""

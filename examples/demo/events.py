@@ -20,6 +20,7 @@ from jsonlfn import (
     query,
     requires,
     resume,
+    sse,
 )
 
 registry = Registry(title="Demo events", version="1.0", license="MIT")
@@ -111,6 +112,7 @@ class Tick(msgspec.Struct):
 
 @registry.get("api/ticker/")
 @jsonl_stream(model=Tick)
+@sse()  # new EventSource("/api/ticker/") reads the same function
 @ping(every=15)
 async def ticker(request: Any) -> AsyncIterator[Tick]:
     """An endless stream: one tick every 50 ms, for as long as the client stays."""
@@ -159,6 +161,7 @@ chat = Topic("chat", model=Message, maxlen=1000)
 
 @registry.get("api/chat/")
 @jsonl_stream(model=jsonlfn.Event[Message], id="id")
+@sse(retry=1)  # EventSource reconnects after 1 s, sending Last-Event-ID
 @resume(str)
 @ping(every=15)
 async def chat_messages(

@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from jsonlfn._errors import SpecError
+from jsonlfn._spec import ERROR_EVENT, HISTORY_GONE_EVENT, event_names
 from jsonlfn._stream._items import (
     LinesWriter,
     Writer,
@@ -37,12 +37,21 @@ from jsonlfn._stream._items import (
     lines_writer,
     unvalidated_writer,
 )
+
+__all__ = [
+    "ERROR_EVENT",
+    "HISTORY_GONE_EVENT",
+    "MEDIA_TYPE",
+    "PING",
+    "event_writer",
+    "events_writer",
+    "named_event",
+    "retry_field",
+]
 from jsonlfn._topics._event import Event, event_data_model, is_event_model, shared_payload
 
 MEDIA_TYPE = "text/event-stream"
 PING = b": ping\n"  # a comment: EventSource never sees it as a message
-ERROR_EVENT = "error"  # the on_error item
-HISTORY_GONE_EVENT = "history_gone"  # a resume after history ran out (instead of 410)
 
 _DATA = b"data: "
 _END = b"\n\n"
@@ -79,7 +88,7 @@ def events_writer(model: Any, *, validate: bool, id_field: str | None) -> LinesW
     When an item fails, the events of the items before it are in the batch, nothing of
     it or after it, and its own exception is raised.
     """
-    if is_event_model(model) or id_field is not None or _event_names(model):
+    if is_event_model(model) or id_field is not None or _event_lines(model):
         write = event_writer(model, validate=validate, id_field=id_field)
         return functools.partial(_write_each, write)
     write_lines = lines_writer(model, validate=validate)
@@ -117,7 +126,7 @@ def _topic_event_writer(model: Any, *, validate: bool) -> Writer:
     """A topic's ``Event``: its item as ``data`` (the line it shares with every stream
     of the topic, when it has one), its entry id as ``id``."""
     data_model = event_data_model(model)
-    names = _event_names(data_model)
+    names = _event_lines(data_model)
     checked = validate and data_model is not Any
     encode = line_writer(data_model, validate=False)
     convert = msgspec.convert
@@ -140,7 +149,7 @@ def _topic_event_writer(model: Any, *, validate: bool) -> Writer:
 
 
 def _fields(model: Any, id_field: str | None) -> Fields:
-    names = _event_names(model)
+    names = _event_lines(model)
     attribute = _attribute(model, id_field)
     if attribute is None:
         if not names:
@@ -182,26 +191,5 @@ def _attribute(model: Any, id_field: str | None) -> str | None:
     return id_field
 
 
-def _event_names(model: Any) -> dict[type, bytes]:
-    """The ``event:`` line of each tagged Struct the model names (its tag)."""
-    found: dict[type, bytes] = {}
-    for struct in _structs(msgspec.inspect.type_info(model)):
-        tag = struct.cls.__struct_config__.tag
-        if tag is None:
-            continue
-        name = str(tag)
-        if not name or any(c in name for c in "\r\n\0"):
-            raise SpecError(
-                f"{struct.cls.__name__}'s tag {name!r} cannot be a Server-Sent Events "
-                "event name (it must be non-empty, without line breaks or NUL)."
-            )
-        found[struct.cls] = b"event: " + name.encode() + b"\n"
-    return found
-
-
-def _structs(info: msgspec.inspect.Type) -> list[msgspec.inspect.StructType]:
-    if isinstance(info, msgspec.inspect.StructType):
-        return [info]
-    if isinstance(info, msgspec.inspect.UnionType):
-        return [s for member in info.types for s in _structs(member)]
-    return []
+def _event_lines(model: Any) -> dict[type, bytes]:
+    return {cls: b"event: " + name.encode() + b"\n" for cls, name in event_names(model).items()}
