@@ -47,7 +47,7 @@ def test_tags_name_events_and_on_error_is_an_error_event() -> None:
     assert room["properties"]["event"]["enum"] == ["joined", "said"]
     assert "retry" not in room["properties"]
     assert "id" not in room["properties"]
-    message, error = events(document, "/sse/fails/")["anyOf"]
+    _, error = events(document, "/sse/fails/")["anyOf"]
     assert error["properties"]["event"] == {"type": "string", "const": "error"}
     assert error["properties"]["data"]["contentSchema"] == {"$ref": REF.format("Failed")}
 
