@@ -16,6 +16,7 @@ from jsonlfn import (
     Registry,
     Topic,
     Unavailable,
+    cookies,
     jsonl_stream,
     ping,
     query,
@@ -23,6 +24,7 @@ from jsonlfn import (
     resume,
     sse,
 )
+from tests.streams import TRADES, Trade
 
 registry = Registry(title="SSE test streams", version="0")
 
@@ -38,6 +40,7 @@ class Count(msgspec.Struct):
     text: str = ""
     fail_first: bool = False
     busy_after: bool = False  # a resume gets 503 (the client's retry delays)
+    per_connection: int = 0  # end after this many (EventSource reconnects), 0: all
 
 
 @registry.get("sse/ticks/")
@@ -52,7 +55,10 @@ async def ticks(request: Any, query: Count, last_event_id: int | None) -> AsyncI
         raise HttpError(404, "no such ticks")
     if query.busy_after and last_event_id is not None:
         raise Unavailable(1, "busy")
-    for i in range((last_event_id or 0) + 1, query.n + 1):
+    last = query.n
+    if query.per_connection:
+        last = min(last, (last_event_id or 0) + query.per_connection)
+    for i in range((last_event_id or 0) + 1, last + 1):
         if query.delay:
             await asyncio.sleep(query.delay)
         yield Tick(i=i, text=query.text)
@@ -147,3 +153,27 @@ async def post_notes(request: Any, query: Count) -> AsyncIterator[str]:
     """Publish ``n`` notes ``text 1`` ... ``text n``; one line with each id."""
     for i in range(1, query.n + 1):
         yield await notes.publish(Note(text=f"{query.text} {i}"))
+
+
+@registry.get("sse/trades/")
+@sse(retry=0.1)
+@jsonl_stream(model=Event[Trade], id="id")
+@resume(str)
+@ping(every=1)
+async def trades(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Trade]]:
+    """tests.streams' ``trades`` topic (``tests.topic_publisher`` publishes to it)."""
+    async for event in TRADES.subscribe(after=last_event_id):
+        yield event
+
+
+class Who(msgspec.Struct):
+    who: str = "nobody"
+
+
+@registry.get("sse/whoami/")
+@sse()
+@jsonl_stream(model=str)
+@cookies(Who)
+async def whoami(request: Any, cookies: Who) -> AsyncIterator[str]:
+    """The ``who`` cookie: it came along when the browser sent credentials."""
+    yield cookies.who
