@@ -326,3 +326,29 @@ async def test_the_client_reads_sse_resumes_by_event_id_and_honours_retry(
         await read()
     assert [t.i for t in got] == [1, 2, 3]
     assert slept == [0.25, 0.5]  # the server's retry: 250, then doubled
+
+
+async def test_a_shutdown_ends_the_stream_after_whole_events() -> None:
+    from jsonlfn._stream import _shutdown
+
+    async with StreamClient().stream("/sse/ticks/?n=100000&delay=0.001", headers=SSE) as r:
+        events = r.events()
+        assert [(await anext(events)).id for _ in range(3)] == ["1", "2", "3"]
+        try:
+            assert _shutdown.stop_streams() >= 1
+            rest = await r.body()
+        finally:
+            _shutdown._state["stopping"] = False
+    assert rest == b"" or rest.endswith(b"\n\n")  # it ended, after whole events only
+    ids = [int(e.id) for e in parse(rest)]
+    assert ids == list(range(4, 4 + len(ids)))
+
+
+async def test_max_streams_is_a_503_before_the_stream() -> None:
+    from django.conf import settings
+    from django.test import override_settings
+
+    with override_settings(JSONLFN={**settings.JSONLFN, "MAX_STREAMS": 0}):
+        async with StreamClient().stream("/sse/ticks/", headers=SSE) as response:
+            assert response.status == 503
+            assert response.headers["retry-after"]
