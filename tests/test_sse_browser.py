@@ -191,3 +191,21 @@ def test_eventsource_with_credentials_across_origins_through_cors(
         (str(i), i) for i in range(1, 7)
     ]
     assert page.evaluate("window.opened") == 2  # 1-3, then resumed after 3: 4-6
+
+
+@needs_browser
+def test_the_demo_page_reads_the_chat_and_the_ticker_with_eventsource(
+    page: Any, demo_server: int
+) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"http://127.0.0.1:{demo_server}/live/")
+    page.wait_for_function("parseInt(document.getElementById('tick').textContent) >= 3")
+    page.wait_for_function("document.getElementById('state').textContent === 'live'")
+    page.fill("#text", "hello from Chromium")
+    page.click("#post button")
+    page.wait_for_selector("#messages li")
+    item = page.locator("#messages li").last
+    assert item.inner_text() == "hello from Chromium"
+    assert item.get_attribute("data-id")  # the topic's event id, from lastEventId
+    assert errors == []

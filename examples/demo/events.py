@@ -99,6 +99,7 @@ class Event(msgspec.Struct):
 @jsonl_stream(model=Event, id="id")
 @resume(EventId)
 @ping(every=15)
+@sse()
 async def events(request: Any, last_event_id: int | None) -> AsyncIterator[Event]:
     """Events 1 to 10, one every 20 ms, continuing after ``Last-Event-ID`` on reconnect."""
     for n in range((last_event_id or 0) + 1, 11):
