@@ -49,7 +49,6 @@ __version__ = "0.1.0"
 __all__ = [
     "JSONL_TYPES",
     "SSE_TYPE",
-    "SSE_TYPE",
     "APIKeyAuth",
     "AuthBackend",
     "BadRequest",
