@@ -25,6 +25,7 @@ from jsonlfn import (
     sse,
 )
 from tests.streams import TRADES, Trade
+from tests.tracker import tracker
 
 registry = Registry(title="SSE test streams", version="0")
 
@@ -177,3 +178,19 @@ class Who(msgspec.Struct):
 async def whoami(request: Any, cookies: Who) -> AsyncIterator[str]:
     """The ``who`` cookie: it came along when the browser sent credentials."""
     yield cookies.who
+
+
+@registry.get("sse/firehose/")
+@sse()
+@jsonl_stream(model=Tick)
+@query(Count)
+async def firehose(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """Ticks as fast as possible, for ever, never awaiting."""
+    tracker.start(query.text)
+    try:
+        i = 0
+        while True:
+            yield Tick(i=i)
+            i += 1
+    finally:
+        tracker.finish(query.text)

@@ -352,3 +352,18 @@ async def test_max_streams_is_a_503_before_the_stream() -> None:
         async with StreamClient().stream("/sse/ticks/", headers=SSE) as response:
             assert response.status == 503
             assert response.headers["retry-after"]
+
+
+def test_a_reader_that_stops_reading_is_timed_out(live_server: LiveServer) -> None:
+    from django.test import override_settings
+
+    from tests.tracker import tracker
+    from tests.wire import StreamReader, open_request
+
+    with override_settings(JSONLFN={"SEND_TIMEOUT": 1.0}):
+        sock = open_request(live_server.port, "/sse/firehose/?text=stuck-sse", SSE)
+        reader = StreamReader(sock)
+        assert reader.next_line() == b'data: {"i":0,"text":""}\n'
+        tracker.wait_all_finished(within=10.0)  # never reading on: SEND_TIMEOUT ends it
+    sock.close()
+    assert tracker.events == ["start stuck-sse", "finish stuck-sse"]
