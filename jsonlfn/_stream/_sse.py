@@ -32,11 +32,12 @@ from jsonlfn._spec import ERROR_EVENT, HISTORY_GONE_EVENT, event_names
 from jsonlfn._stream._items import (
     LinesWriter,
     Writer,
-    _write_each,
     line_writer,
     lines_writer,
     unvalidated_writer,
+    write_each,
 )
+from jsonlfn._topics._event import Event, event_data_model, is_event_model, shared_payload
 
 __all__ = [
     "ERROR_EVENT",
@@ -48,7 +49,6 @@ __all__ = [
     "named_event",
     "retry_field",
 ]
-from jsonlfn._topics._event import Event, event_data_model, is_event_model, shared_payload
 
 MEDIA_TYPE = "text/event-stream"
 PING = b": ping\n"  # a comment: EventSource never sees it as a message
@@ -90,7 +90,7 @@ def events_writer(model: Any, *, validate: bool, id_field: str | None) -> LinesW
     """
     if is_event_model(model) or id_field is not None or _event_lines(model):
         write = event_writer(model, validate=validate, id_field=id_field)
-        return functools.partial(_write_each, write)
+        return functools.partial(write_each, write)
     write_lines = lines_writer(model, validate=validate)
 
     def write_framed(items: list[Any], batch: bytearray) -> None:
