@@ -17,6 +17,7 @@ from jsonlfn._decorators import (
     query,
     requires,
     resume,
+    sse,
 )
 from jsonlfn._errors import (
     BadRequest,
@@ -35,10 +36,10 @@ from jsonlfn._errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from jsonlfn._http._negotiation import JSONL_TYPES
+from jsonlfn._http._negotiation import JSONL_TYPES, SSE_TYPE
 from jsonlfn._http._response import JsonlResponse
 from jsonlfn._registry import Registry, Route
-from jsonlfn._spec import Ping, PingOptions, Spec, StreamOptions, get_spec
+from jsonlfn._spec import Ping, PingOptions, Spec, SseOptions, StreamOptions, get_spec
 from jsonlfn._stream._shutdown import stop_streams
 from jsonlfn._topics._event import Event
 from jsonlfn._topics._topic import Topic
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "JSONL_TYPES",
+    "SSE_TYPE",
     "APIKeyAuth",
     "AuthBackend",
     "BadRequest",
@@ -70,6 +72,7 @@ __all__ = [
     "SessionAuth",
     "Spec",
     "SpecError",
+    "SseOptions",
     "StreamOptions",
     "Topic",
     "TopicError",
@@ -86,5 +89,6 @@ __all__ = [
     "query",
     "requires",
     "resume",
+    "sse",
     "stop_streams",
 ]

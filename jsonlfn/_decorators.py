@@ -20,6 +20,7 @@ from jsonlfn._spec import (
     RESUME_KEYWORD,
     OnError,
     PingOptions,
+    SseOptions,
     StreamOptions,
     record,
 )
@@ -149,6 +150,33 @@ def resume(id_type: Any = str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         record(fn, "resume", "resume", id_type)
         require_keyword(fn, RESUME_KEYWORD, "@resume")
+        return fn
+
+    return decorate
+
+
+def sse(retry: float | None = None) -> Callable[[F], F]:
+    """Also serve the stream as Server-Sent Events, to clients that ask for
+    ``text/event-stream`` (a browser's ``EventSource``); others keep getting JSON Lines.
+
+    >>> @sse(retry=5)  # new EventSource(url) reads the same function's items
+
+    Each item is one event: ``data:`` its JSON, ``id:`` the ``jsonl_stream(id=...)``
+    field (a topic's event: its id), ``event:`` the tag of a tagged Struct; pings are
+    comments, the ``on_error`` item an ``error`` event. ``retry`` (seconds) is sent as
+    the ``retry:`` field: how long the client waits before it reconnects.
+    """
+    if callable(retry):
+        raise SpecError("@sse was applied without parentheses; write @sse().")
+    if retry is not None and not (_is_seconds(retry) and retry >= 0):
+        raise SpecError(
+            f"@sse(retry=...) takes zero or more seconds (a number) or None, got {retry!r}; "
+            "write for example @sse(retry=3)."
+        )
+    options = SseOptions(retry)
+
+    def decorate(fn: F) -> F:
+        record(fn, "sse", "sse", options)
         return fn
 
     return decorate

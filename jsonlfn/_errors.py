@@ -11,7 +11,7 @@ Two families, kept apart on purpose::
         ├── Unauthorized          401  credentials missing or invalid
         ├── Forbidden             403  authenticated, not allowed
         ├── MethodNotAllowed      405
-        ├── NotAcceptable         406  ``Accept`` names no JSON Lines type
+        ├── NotAcceptable         406  ``Accept`` names no type the endpoint offers
         ├── RequestTimeout        408  the body did not arrive in time (``registry.asgi()``)
         ├── PayloadTooLarge       413
         ├── UnsupportedMediaType  415
@@ -129,9 +129,12 @@ class NotAcceptable(HttpError):
     """406: the ``Accept`` header allows none of the JSON Lines media types."""
 
     def __init__(self, offered: Sequence[str]) -> None:
+        kinds = (
+            "JSON Lines or Server-Sent Events" if "text/event-stream" in offered else "JSON Lines"
+        )
         super().__init__(
             406,
-            "This endpoint streams JSON Lines; send an Accept header that allows one of: "
+            f"This endpoint streams {kinds}; send an Accept header that allows one of: "
             + ", ".join(offered),
             type="not_acceptable",
             headers={"Vary": "Accept"},

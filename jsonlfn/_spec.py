@@ -48,6 +48,14 @@ class PingOptions:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class SseOptions:
+    """What ``@sse`` records: the stream is also served as Server-Sent Events, and the
+    reconnection delay (seconds) its ``retry:`` field tells clients (``None``: none)."""
+
+    retry: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Spec:
     """Everything jsonlfn knows about one stream function."""
 
@@ -59,6 +67,7 @@ class Spec:
     ping: PingOptions | None = None
     resume: Any = None
     auth: Any = None  # jsonlfn._auth._backends.AuthOptions
+    sse: SseOptions | None = None
 
     def components(self) -> dict[str, type]:
         """The request components this endpoint parses, keyed by keyword name."""
@@ -112,3 +121,34 @@ def describe(fn: object) -> str:
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
     return f"{module}.{qualname}" if module and qualname else repr(fn)
+
+
+# Server-Sent Events names, shared by the stream loop (``_stream._sse``) and OpenAPI.
+ERROR_EVENT = "error"  # the on_error item
+HISTORY_GONE_EVENT = "history_gone"  # a resume after history ran out (instead of 410)
+
+
+def event_names(model: Any) -> dict[type, str]:
+    """The SSE ``event:`` name of each tagged Struct that ``model`` names: its tag. A tag
+    that cannot be an event name is a ``SpecError``."""
+    found: dict[type, str] = {}
+    for struct in _structs(msgspec.inspect.type_info(model)):
+        tag = struct.cls.__struct_config__.tag
+        if tag is None:
+            continue
+        name = str(tag)
+        if not name or any(c in name for c in "\r\n\0"):
+            raise SpecError(
+                f"{struct.cls.__name__}'s tag {name!r} cannot be a Server-Sent Events "
+                "event name (it must be non-empty, without line breaks or NUL)."
+            )
+        found[struct.cls] = name
+    return found
+
+
+def _structs(info: msgspec.inspect.Type) -> list[msgspec.inspect.StructType]:
+    if isinstance(info, msgspec.inspect.StructType):
+        return [info]
+    if isinstance(info, msgspec.inspect.UnionType):
+        return [s for member in info.types for s in _structs(member)]
+    return []

@@ -9,6 +9,11 @@ dropped connection is reopened with exponential backoff and jitter, sending
 ``Last-Event-ID`` of the last item yielded, so the caller sees no gap and no duplicate
 (the server must honour the header, e.g. with jsonlfn's ``@resume``). Pings are
 skipped. A line that does not decode raises ``MalformedLine`` with its number.
+
+A ``text/event-stream`` response (ask for it with ``headers={"Accept":
+"text/event-stream"}``) is read as Server-Sent Events: each event's ``data`` is the
+item, its ``id`` is sent back as ``Last-Event-ID``, and the server's ``retry:`` sets the
+first reconnection delay (doubled after each failure in a row).
 """
 
 from __future__ import annotations
@@ -21,11 +26,22 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-__all__ = ["ErrorDetail", "ErrorModel", "MalformedLine", "StreamError", "stream"]
+__all__ = [
+    "ErrorDetail",
+    "ErrorModel",
+    "MalformedLine",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "StreamError",
+    "stream",
+]
 
 T = TypeVar("T")
 
 PING_LINE = b'{"type":"ping"}'
+SSE_TYPE = "text/event-stream"
+HISTORY_GONE_EVENT = "history_gone"  # jsonlfn's in-band 410 on Server-Sent Events
+_sleep = asyncio.sleep  # the reconnection delays (tests record them)
 
 
 class ErrorDetail(msgspec.Struct):
@@ -62,6 +78,70 @@ class _Retry(Exception):
     pass
 
 
+class ServerSentEvent(msgspec.Struct, frozen=True):
+    """One dispatched event of a ``text/event-stream``, as ``EventSource`` sees it:
+    ``event`` is ``"message"`` unless named, ``id`` the last event id after it (ids
+    persist across events), ``retry`` the reconnection delay in ms if this event set it."""
+
+    data: str
+    event: str = "message"
+    id: str = ""
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Events from the lines of a ``text/event-stream``, per the WHATWG HTML standard's
+    "interpreting an event stream": comments skipped, an event dispatched at a blank
+    line unless its data is empty, an ``id`` with NUL ignored, ``retry`` only digits.
+
+    >>> decoder = SSEDecoder()
+    >>> [decoder.feed(line) for line in (b"id: 1", b"data: {}", b"")][-1]
+    ServerSentEvent(data='{}', event='message', id='1', retry=None)
+    """
+
+    def __init__(self) -> None:
+        self.last_id = ""
+        self._data: list[str] = []
+        self._event = ""
+        self._retry: int | None = None
+
+    def feed(self, raw: bytes) -> ServerSentEvent | None:
+        """Take one line (without its line ending); the event a blank line ends, if any."""
+        line = raw.decode("utf-8", "replace").removesuffix("\r")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self.last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        data, event, retry = self._data, self._event or "message", self._retry
+        self._data, self._event, self._retry = [], "", None
+        if not data:
+            return None
+        return ServerSentEvent("\n".join(data), event, self.last_id, retry)
+
+
+class _Reading:
+    """What one response told the reconnection loop: the last id, the retry delay."""
+
+    __slots__ = ("last_id", "retry")
+
+    def __init__(self) -> None:
+        self.last_id: Any = None
+        self.retry: float | None = None
+
+
 async def stream(
     url: str,
     *,
@@ -94,22 +174,28 @@ async def stream(
     decode = msgspec.json.Decoder(model).decode
     owned = client is None
     http = client if client is not None else httpx.AsyncClient(timeout=timeout)
-    last_id: Any = None
+    reading = _Reading()
     failures = 0
     try:
         while True:
             sent = dict(headers or {})
             if json is not None:
                 sent.setdefault("Content-Type", "application/json")
-            if last_id is not None:
-                sent["Last-Event-ID"] = str(last_id)
+            if reading.last_id is not None:
+                sent["Last-Event-ID"] = str(reading.last_id)
             try:
                 request = http.stream(method, url, headers=sent, params=params, content=body)
                 async with request as response:
                     await _check(response)
-                    async for item in _items(response, decode, skip_pings):
-                        if id is not None:
-                            last_id = _field(item, id)
+                    sse = _is_sse(response)
+                    items = (
+                        _events(response, decode, reading)
+                        if sse
+                        else _items(response, decode, skip_pings)
+                    )
+                    async for item in items:
+                        if id is not None and not sse:  # SSE: the event's id
+                            reading.last_id = _field(item, id)
                         failures = 0
                         yield item
                 if not follow:
@@ -118,8 +204,7 @@ async def stream(
                 failures += 1
                 if not resume or failures > max_retries:
                     raise StreamError(f"stream {url} failed after {failures} attempt(s)") from exc
-                delay = min(max_backoff, backoff * 2 ** (failures - 1))
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                await _sleep(_delay(failures, reading.retry, backoff, max_backoff))
     finally:
         if owned:
             await http.aclose()
@@ -149,6 +234,50 @@ async def _items(response: httpx.Response, decode: Any, skip_pings: bool) -> Asy
                 yield decode_line(decode, line, number)
     if pending.strip():
         yield decode_line(decode, pending, number + 1)
+
+
+def _delay(failures: int, retry: float | None, backoff: float, most: float) -> float:
+    """Exponential backoff with jitter; a server's ``retry:`` is the first delay as it
+    is (``EventSource`` waits just that), doubled after each further failure."""
+    if retry is not None:
+        return float(min(most, retry * 2 ** (failures - 1)))
+    return float(min(most, backoff * 2 ** (failures - 1)) * random.uniform(0.5, 1.5))
+
+
+def _is_sse(response: httpx.Response) -> bool:
+    media: str = response.headers.get("content-type", "")
+    return media.partition(";")[0].strip().lower() == SSE_TYPE
+
+
+async def _events(response: httpx.Response, decode: Any, reading: _Reading) -> AsyncIterator[Any]:
+    """Items of a Server-Sent Events response: each event's ``data``; its id and the
+    ``retry:`` delay go to ``reading``. An event cut off by a drop is discarded."""
+    decoder = SSEDecoder()
+    pending = b""
+    number = 0
+    async for chunk in response.aiter_bytes():
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            number += 1
+            event = decoder.feed(line)
+            if event is None:
+                continue
+            if event.retry is not None:
+                reading.retry = event.retry / 1000
+            item = decode_event(decode, event, number)
+            if event.id:
+                reading.last_id = event.id
+            yield item
+
+
+def decode_event(decode: Any, event: ServerSentEvent, number: int) -> Any:
+    """An event's ``data`` through ``decode``; ``StreamError`` (410) for jsonlfn's
+    ``history_gone`` event, ``MalformedLine`` (with the line that ended the event)."""
+    if event.event == HISTORY_GONE_EVENT:
+        error = decode_error(event.data.encode())
+        raise StreamError(f"HTTP 410 (in-band): {event.data[:200]!r}", status=410, error=error)
+    return decode_line(decode, event.data.encode(), number)
 
 
 def decode_line(decode: Any, line: bytes, number: int) -> Any:

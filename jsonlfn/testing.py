@@ -21,7 +21,16 @@ import msgspec
 import orjson
 from django.conf import settings
 
-from jsonlfn.client import PING_LINE, ErrorModel, decode_error, decode_line
+from jsonlfn.client import (
+    PING_LINE,
+    SSE_TYPE,
+    ErrorModel,
+    ServerSentEvent,
+    SSEDecoder,
+    decode_error,
+    decode_event,
+    decode_line,
+)
 
 __all__ = ["LiveServer", "StreamClient", "StreamResponse", "jwt_token", "project_application"]
 
@@ -50,7 +59,12 @@ def jwt_token(
 
 class StreamResponse:
     """A response being read: ``status``, ``headers``, ``error`` (for 4xx/5xx with the
-    JSON error body), and an async iterator of decoded items (pings skipped)."""
+    JSON error body), and an async iterator of decoded items (pings skipped).
+
+    A ``text/event-stream`` response yields each event's decoded ``data``
+    (``last_event`` is that event: name, id, retry), or its events themselves from
+    ``events()``; jsonlfn's ``history_gone`` event raises ``StreamError`` (410) there.
+    """
 
     def __init__(
         self, status: int, headers: dict[str, str], messages: asyncio.Queue[Any], decode: Any
@@ -64,11 +78,17 @@ class StreamResponse:
         self._pending = b""
         self._number = 0
         self._ended = False
+        media = headers.get("content-type", "").partition(";")[0].strip()
+        self._sse = SSEDecoder() if media == SSE_TYPE else None
+        self.last_event: ServerSentEvent | None = None
 
     def __aiter__(self) -> StreamResponse:
         return self
 
     async def __anext__(self) -> Any:
+        if self._sse is not None:
+            event = await self._next_event()
+            return decode_event(self._decode, event, self._number)
         while True:
             while self._lines:
                 line = self._lines.pop(0)
@@ -77,6 +97,29 @@ class StreamResponse:
                     return decode_line(self._decode, line, self._number)
             if self._ended:
                 raise StopAsyncIteration
+            await self._read()
+
+    async def events(self) -> AsyncIterator[ServerSentEvent]:
+        """The events of a ``text/event-stream`` response, as ``EventSource`` sees them."""
+        if self._sse is None:
+            raise TypeError(f"not a {SSE_TYPE} response: {self.headers.get('content-type')}")
+        while True:
+            try:
+                yield await self._next_event()
+            except StopAsyncIteration:
+                return
+
+    async def _next_event(self) -> ServerSentEvent:
+        assert self._sse is not None
+        while True:
+            while self._lines:
+                self._number += 1
+                event = self._sse.feed(self._lines.pop(0))
+                if event is not None:
+                    self.last_event = event
+                    return event
+            if self._ended:
+                raise StopAsyncIteration  # an event the end cut off is discarded
             await self._read()
 
     async def body(self) -> bytes:

@@ -45,9 +45,11 @@ def direct_server() -> Iterator[LiveServer]:
     from demo.events import registry as demo_registry
     from django.core.asgi import get_asgi_application
 
+    from tests.sse_streams import registry as sse_registry
     from tests.streams import registry
 
-    server = LiveServer(registry.asgi(demo_registry.asgi(get_asgi_application())))
+    django = get_asgi_application()
+    server = LiveServer(registry.asgi(sse_registry.asgi(demo_registry.asgi(django))))
     server.start()
     yield server
     server.stop()

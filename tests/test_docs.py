@@ -20,7 +20,14 @@ BLOCKS = [
 
 def test_every_block_is_a_kind_that_runs() -> None:
     assert BLOCKS
-    assert {kind for kind, _, _ in BLOCKS} <= {"python", "console"}
+    assert {kind for kind, _, _ in BLOCKS} <= {"python", "console", "javascript"}
+
+
+@pytest.mark.parametrize("code", [code for kind, code, _ in BLOCKS if kind == "javascript"])
+def test_javascript_blocks_are_quoted_from_the_demo_page(code: str) -> None:
+    """Browser code is quoted verbatim from examples/demo/live.html, which Chromium
+    runs in tests/test_sse_browser.py."""
+    assert code in (README.parent / "examples" / "demo" / "live.html").read_text()
 
 
 @pytest.mark.parametrize(

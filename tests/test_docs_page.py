@@ -135,3 +135,33 @@ def test_chromium_fetch_reads_each_gzip_line_as_it_arrives(
     first = {lines: at for at, lines in reversed(found["arrived"])}  # line -> when it came
     assert first[1] < 550  # each line decoded when it was produced, not at the end
     assert first[3] > 800
+
+
+@needs_browser
+def test_every_media_type_the_dropdown_offers_streams_live_with_stop(
+    page: Any, demo_server: int
+) -> None:
+    """Each JSON Lines alias and text/event-stream: Swagger UI reads some of them as
+    text, and drew no body for an empty one (issue 23: x-ndjson showed nothing)."""
+    url = f"http://127.0.0.1:{demo_server}/docs/"
+    ticker = open_operation(page, url, "operations-default-ticker")
+    offered = ticker.locator("select.content-type").first.locator("option").all_inner_texts()
+    assert offered == [
+        "application/jsonl",
+        "application/x-ndjson",
+        "application/json-lines",
+        "text/event-stream",
+    ]
+    for media_type in offered:
+        ticker = open_operation(page, url, "operations-default-ticker")
+        ticker.locator("button.try-out__btn").click()
+        ticker.locator("select.content-type").first.select_option(media_type)
+        ticker.locator("button.execute").click()
+        wait_for_lines(page, "operations-default-ticker", 3)
+        shown = ticker.locator(".jsonlfn-lines").inner_text()
+        assert shown.startswith('{"n":1}\n{"n":2}\n'), media_type
+        headers = ticker.locator(".live-responses-table .response .response-col_description")
+        assert f"content-type: {media_type}" in headers.inner_text()
+        unit = "events" if media_type == "text/event-stream" else "lines"
+        ticker.locator(".jsonlfn-stop").click()
+        assert ticker.locator(".jsonlfn-status").inner_text().endswith(f"{unit}, stopped")

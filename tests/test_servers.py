@@ -164,3 +164,20 @@ def ends_two_streams_after_whole_lines(own: ServerProcess, tmp_path: Path) -> No
         for sock in sockets:
             sock.close()
         own.stop()
+
+
+def test_server_sent_events_arrive_whole_as_they_are_produced(server: ServerProcess) -> None:
+    """The same function as text/event-stream: the first event whole while the stream
+    goes on, and an error before the first event keeps its status."""
+    sse = {"Accept": "text/event-stream"}
+    with closing(open_request(server.port, "/sse/ticks/?n=2&delay=0.3", sse)) as sock:
+        reader = StreamReader(sock)
+        assert reader.response.headers["content-type"] == "text/event-stream"
+        lines = [reader.next_line() for _ in range(4)]  # retry, ping comments, the event
+        while lines[-1] != b"\n":
+            lines.append(reader.next_line())
+        event = [line for line in lines if not line.startswith((b":", b"retry:"))]
+        assert event == [b"id: 1\n", b'data: {"i":1,"text":""}\n', b"\n"]
+    response = fetch(server.port, "/sse/ticks/?fail_first=true", sse)
+    assert response.status == 404
+    assert orjson.loads(response.body)["detail"][0]["msg"] == "no such ticks"

@@ -20,6 +20,7 @@ from jsonlfn import (
     query,
     requires,
     resume,
+    sse,
 )
 
 registry = Registry(title="Demo events", version="1.0", license="MIT")
@@ -98,6 +99,7 @@ class Event(msgspec.Struct):
 @jsonl_stream(model=Event, id="id")
 @resume(EventId)
 @ping(every=15)
+@sse()
 async def events(request: Any, last_event_id: int | None) -> AsyncIterator[Event]:
     """Events 1 to 10, one every 20 ms, continuing after ``Last-Event-ID`` on reconnect."""
     for n in range((last_event_id or 0) + 1, 11):
@@ -111,6 +113,7 @@ class Tick(msgspec.Struct):
 
 @registry.get("api/ticker/")
 @jsonl_stream(model=Tick)
+@sse()  # new EventSource("/api/ticker/") reads the same function
 @ping(every=15)
 async def ticker(request: Any) -> AsyncIterator[Tick]:
     """An endless stream: one tick every 50 ms, for as long as the client stays."""
@@ -159,6 +162,7 @@ chat = Topic("chat", model=Message, maxlen=1000)
 
 @registry.get("api/chat/")
 @jsonl_stream(model=jsonlfn.Event[Message], id="id")
+@sse(retry=1)  # EventSource reconnects after 1 s, sending Last-Event-ID
 @resume(str)
 @ping(every=15)
 async def chat_messages(

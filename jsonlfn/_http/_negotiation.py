@@ -1,32 +1,43 @@
-"""Content negotiation: pick the JSON Lines media type an ``Accept`` header allows."""
+"""Content negotiation: pick the media type an ``Accept`` header allows among those an
+endpoint offers (the JSON Lines aliases, and Server-Sent Events with ``@sse``)."""
 
 from __future__ import annotations
 
 import functools
 
 JSONL_TYPES = ("application/jsonl", "application/x-ndjson", "application/json-lines")
-_WILDCARDS = ("*/*", "application/*")
+SSE_TYPE = "text/event-stream"
+SSE_TYPES = (*JSONL_TYPES, SSE_TYPE)  # what an ``@sse`` endpoint offers
 
 
 @functools.lru_cache(maxsize=256)
-def negotiate(accept: str | None) -> str | None:
-    """The JSONL media type to answer with, or ``None`` when ``accept`` allows none.
+def negotiate(accept: str | None, offered: tuple[str, ...] = JSONL_TYPES) -> str | None:
+    """The media type of ``offered`` to answer with, or ``None`` when ``accept`` allows none.
 
-    The client's preferred alias wins (by ``q``, then order); a wildcard gets
-    ``application/jsonl`` unless the client excluded it with ``q=0``.
+    The client's preferred type wins (by ``q``, then order); a wildcard (``*/*``,
+    ``application/*``, ``text/*``) gets the first offered type it covers that the client
+    did not exclude with ``q=0``: ``application/jsonl`` for ``*/*``.
     """
     if not accept or not accept.strip():
-        return JSONL_TYPES[0]
+        return offered[0]
     ranges = _parse(accept)
-    refused = {media for media, q in ranges if q == 0}
+    refused = [media for media, q in ranges if q == 0]
     for media, q in sorted(ranges, key=lambda r: -r[1]):
         if q <= 0:
             continue
-        if media in JSONL_TYPES:
+        if media in offered:
             return media
-        if media in _WILDCARDS:
-            return next((t for t in JSONL_TYPES if t not in refused), None)
+        for found in offered:
+            if _covers(media, found) and not any(_covers(no, found) for no in refused):
+                return found
     return None
+
+
+def _covers(media_range: str, media: str) -> bool:
+    """Whether a wildcard range (``*/*``, ``text/*``) or the type itself names ``media``."""
+    if media_range in (media, "*/*"):
+        return True
+    return media_range.endswith("/*") and media.startswith(media_range[:-1])
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,4 +1,5 @@
-"""The streaming response: a real ``StreamingHttpResponse`` with JSON Lines headers."""
+"""The streaming response: a real ``StreamingHttpResponse`` with the stream headers
+(JSON Lines or Server-Sent Events: the same but for ``Content-Type``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ Headers = tuple[tuple[str, str], ...]
 @functools.lru_cache(maxsize=64)
 def stream_headers(media_type: str, *, gzip: bool, compressible: bool) -> Headers:
     """A stream's response headers (``Connection`` aside). ``Vary``: the Content-Type is
-    the alias the client's ``Accept`` asked for, and with ``compressible`` (the
+    the type the client's ``Accept`` asked for (a JSON Lines alias or
+    ``text/event-stream``), and with ``compressible`` (the
     ``COMPRESS`` setting) the encoding follows ``Accept-Encoding``."""
     vary = "Accept, Accept-Encoding" if compressible else "Accept"
     found = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
@@ -17,15 +18,24 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponseBase
 
 from jsonlfn._auth._backends import AuthOptions, Identity, authenticate
-from jsonlfn._errors import HttpError, MethodNotAllowed, NotAcceptable, SpecError, from_django
-from jsonlfn._http._negotiation import JSONL_TYPES, accepts_gzip, negotiate
+from jsonlfn._errors import (
+    HistoryGone,
+    HttpError,
+    MethodNotAllowed,
+    NotAcceptable,
+    SpecError,
+    from_django,
+)
+from jsonlfn._http._negotiation import JSONL_TYPES, SSE_TYPE, SSE_TYPES, accepts_gzip, negotiate
 from jsonlfn._http._params import Parser, build_parsers, parse_components
 from jsonlfn._http._response import Headers, JsonlResponse, stream_headers
 from jsonlfn._settings import conf
 from jsonlfn._signature import accepts, check_call, path_parameters
-from jsonlfn._spec import PingOptions, describe, get_spec
+from jsonlfn._spec import RESUME_KEYWORD, PingOptions, Spec, describe, get_spec
 from jsonlfn._stream._capacity import Slot, admit
 from jsonlfn._stream._loop import Limits, Lines, Plan, prime, pump
+from jsonlfn._stream._producer import Producer
+from jsonlfn._stream._sse import HISTORY_GONE_EVENT, named_event
 
 StreamFunction = Callable[..., AsyncGenerator[Any, None]]
 View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
@@ -38,11 +48,17 @@ class Endpoint:
     fn: StreamFunction
     parsers: Mapping[str, Parser]
     plan: Plan
+    sse_plan: Plan | None  # with @sse: the plan for Server-Sent Events
     prime_timeout: float | None
     ping_every: float | None
     ping_from_settings: bool  # no @ping: the PING_INTERVAL setting decides
     auth: AuthOptions | None
     pass_auth: bool  # the function declares an `auth` parameter
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        """The media types this endpoint answers with (``Accept`` chooses)."""
+        return JSONL_TYPES if self.sse_plan is None else SSE_TYPES
 
     def limits(self) -> tuple[float, Limits]:
         """Priming patience and stream-loop limits under the current settings."""
@@ -88,11 +104,26 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
         fn,
         parsers,
         plan,
+        _sse_plan(fn, spec),
         options.prime_timeout,
         pings.every,
         spec.ping is None,
         spec.auth,
         pass_auth,
+    )
+
+
+def _sse_plan(fn: StreamFunction, spec: Spec) -> Plan | None:
+    if spec.sse is None or spec.stream is None:
+        return None
+    options = spec.stream
+    return Plan.build_sse(
+        describe(fn),
+        options.model,
+        validate=options.validate,
+        on_error=options.on_error,
+        id_field=options.id,
+        retry=spec.sse.retry,
     )
 
 
@@ -180,9 +211,12 @@ async def open_stream(
 async def _open(
     endpoint: Endpoint, request: HttpRequest, path: Mapping[str, Any], asgi: bool, slot: Slot
 ) -> Opened:
-    media_type = negotiate(request.META.get("HTTP_ACCEPT"))
+    offered = endpoint.offered
+    media_type = negotiate(request.META.get("HTTP_ACCEPT"), offered)
     if media_type is None:
-        raise NotAcceptable(JSONL_TYPES)
+        raise NotAcceptable(offered)
+    plan = endpoint.sse_plan if media_type == SSE_TYPE else endpoint.plan
+    assert plan is not None  # SSE_TYPE is offered only with an SSE plan
     identity = await _authenticate(endpoint, request)
     kwargs = parse_components(endpoint.parsers, request)
     if endpoint.pass_auth:
@@ -195,14 +229,43 @@ async def _open(
     if gzip:
         limits = dataclasses.replace(limits, gzip=True)
     headers = stream_headers(media_type, gzip=gzip, compressible=compressible)
-    agen = endpoint.fn(request, **path, **kwargs)
-    producer = await prime(agen, endpoint.plan, limits, patience if asgi else None, slot)
+    wait = patience if asgi else None
+    call = functools.partial(endpoint.fn, request, **path)
+    if plan is endpoint.plan or kwargs.get(RESUME_KEYWORD) is None:
+        producer, head = await prime(call(**kwargs), plan, limits, wait, slot), plan.head
+    else:
+        producer, head = await _resumed_events(call, kwargs, plan, limits, patience=wait, slot=slot)
     ended = [False]
     if request.method == "HEAD":
         await producer.stop()
         return Opened(headers, None, ended)
-    lines = Lines(producer, pump(producer, endpoint.plan, limits, ended))
+    lines = Lines(producer, pump(producer, plan, limits, ended, head))
     return Opened(headers, lines, ended)
+
+
+async def _resumed_events(
+    call: Callable[..., AsyncGenerator[Any, None]],
+    kwargs: dict[str, Any],
+    plan: Plan,
+    limits: Limits,
+    *,
+    patience: float | None,
+    slot: Slot,
+) -> tuple[Producer, bytes]:
+    """Prime a Server-Sent Events resume. ``EventSource`` cannot read a 410 (it gives
+    up for good and tells the page nothing), so when the function raises
+    ``HistoryGone`` before its first item, the stream starts with a ``history_gone``
+    event carrying the 410's body, then the function runs again without the id, as a
+    JSON Lines client does after the 410, and its items follow.
+    """
+    try:
+        producer = await prime(call(**kwargs), plan, limits, patience)  # no slot: it may rerun
+    except HistoryGone as gone:
+        kwargs[RESUME_KEYWORD] = None
+        head = plan.head + named_event(HISTORY_GONE_EVENT, gone.body())
+        return await prime(call(**kwargs), plan, limits, patience, slot), head
+    producer.slot = slot
+    return producer, plan.head
 
 
 async def _authenticate(endpoint: Endpoint, request: HttpRequest) -> Identity | None:

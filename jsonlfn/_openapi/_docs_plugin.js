@@ -1,17 +1,20 @@
 /*
- * jsonlfn's Swagger UI plugin: JSON Lines streams on the docs page.
+ * jsonlfn's Swagger UI plugin: JSON Lines and Server-Sent Events streams on the docs page.
  *
- * Swagger UI reads a response's `schema` and reads a body whole. For JSON Lines, this
+ * Swagger UI reads a response's `schema` and reads a body whole. For streams, this
  * file (1) shows each stream's `itemSchema` as the response schema, with one example
- * line per item type, and (2) runs "Try it out" as a stream: lines are decoded and shown
- * as they arrive, and a Stop button aborts the request (the server then closes the
- * generator). Written against Swagger UI's documented plugin API (wrapActions,
+ * line per item type, and (2) runs "Try it out" as a stream, whichever media type is
+ * chosen (each JSON Lines alias, or text/event-stream): lines, or events, are decoded
+ * and shown as they arrive, and a Stop button aborts the request (the server then
+ * closes the generator). Written against Swagger UI's documented plugin API (wrapActions,
  * wrapComponents); no Swagger UI internals are patched.
  */
 (function () {
   "use strict";
 
   var JSONL = /^application\/(jsonl|x-ndjson|json-lines)\s*(;|$)/i;
+  var SSE = /^text\/event-stream\s*(;|$)/i;
+  function isStream(type) { return JSONL.test(type) || SSE.test(type); }
   var KEPT_LINES = 500; // the page shows the newest lines of an endless stream
 
   /* (1) The document as the page shows it. */
@@ -41,7 +44,11 @@
     var lines = null;
     Object.entries(response.content || {}).forEach(function (entry) {
       var media = entry[1];
-      if (!JSONL.test(entry[0]) || !("itemSchema" in media)) return;
+      if (!isStream(entry[0]) || !("itemSchema" in media)) return;
+      if (SSE.test(entry[0])) { // the event's fields; its data is the item, as JSON
+        media.schema = media.itemSchema;
+        return;
+      }
       var variants = media.itemSchema.anyOf || media.itemSchema.oneOf || [media.itemSchema];
       media.schema = media.itemSchema;
       media.examples = {};
@@ -117,7 +124,7 @@
   Stream.prototype.add = function (lines) {
     if (!lines.length) return;
     this.count += lines.length;
-    this.lines = this.lines.concat(lines.map(decode)).slice(-KEPT_LINES);
+    this.lines = this.lines.concat(lines).slice(-KEPT_LINES);
     this.changed();
   };
 
@@ -132,22 +139,56 @@
     this.controller.abort();
   };
 
-  Stream.prototype.read = async function (body) {
+  Stream.prototype.read = async function (body, events) {
     var reader = body.pipeThrough(new TextDecoderStream()).getReader();
     var pending = "";
+    var take = events ? sseEvents() : function (lines) {
+      return lines.filter(function (line) { return line !== ""; }).map(decode);
+    };
     try {
       for (;;) {
         var chunk = await reader.read();
         if (chunk.done) break;
         var parts = (pending + chunk.value).split("\n");
         pending = parts.pop();
-        this.add(parts.filter(function (line) { return line !== ""; }));
+        this.add(take(parts));
       }
-      this.end(pending ? "ended inside a line" : "ended");
+      this.end(pending || (events && take.open()) ? "ended inside " + (events ? "an event" : "a line") : "ended");
     } catch (error) {
       this.end("failed: " + error.message);
     }
   };
+
+  // text/event-stream, as EventSource reads it (WHATWG HTML): comments skipped, fields
+  // gathered until a blank line, an event with no data not dispatched. Each event is
+  // shown as one line: its name unless "message", its id, its data (JSON, decoded).
+  function sseEvents() {
+    var data = [], name = "", id = "";
+    var take = function (lines) {
+      var shown = [];
+      lines.forEach(function (raw) {
+        var line = raw.replace(/\r$/, "");
+        if (line === "") {
+          if (data.length) {
+            var text = data.join("\n");
+            shown.push((name ? "event: " + name + "  " : "") + (id ? "id: " + id + "  " : "") + decode(text));
+          }
+          data = []; name = "";
+          return;
+        }
+        if (line[0] === ":") return;
+        var colon = line.indexOf(":");
+        var field = colon < 0 ? line : line.slice(0, colon);
+        var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "data") data.push(value);
+        else if (field === "event") name = value;
+        else if (field === "id" && value.indexOf("\0") < 0) id = value;
+      });
+      return shown;
+    };
+    take.open = function () { return data.length > 0; };
+    return take;
+  }
 
   function decode(line) {
     try {
@@ -165,10 +206,14 @@
     var options = Object.assign({}, request, { signal: stream.controller.signal });
     var response = await fetch(url, options);
     var type = response.headers.get("content-type") || "";
-    if (!JSONL.test(type) || !response.body) return response;
+    if (!isStream(type) || !response.body) return response;
     streams[url] = stream;
-    stream.read(response.body);
-    return new Response("", {
+    stream.events = SSE.test(type);
+    stream.read(response.body, stream.events);
+    // Not empty: Swagger UI draws a response body only when swagger-client's `text` is
+    // truthy, and it reads as text (so "") the types its /(json|xml|yaml|text)\b/
+    // matches: application/x-ndjson, application/json-lines, text/event-stream.
+    return new Response(" ", {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
@@ -191,9 +236,11 @@
       }, [stream]);
       if (!stream) return null;
       var streaming = stream.state === "streaming";
-      var status = stream.count + " line" + (stream.count === 1 ? "" : "s") + ", " + stream.state;
+      var unit = stream.events ? " event" : " line";
+      var status = stream.count + unit + (stream.count === 1 ? "" : "s") + ", " + stream.state;
+      var title = stream.events ? "Server-Sent Events, one item per event" : "JSON Lines, one item per line";
       return h("div", { className: "jsonlfn-stream" },
-        h("h5", null, "Response body (JSON Lines, one item per line)"),
+        h("h5", null, "Response body (" + title + ")"),
         h("p", null,
           h("span", { className: "jsonlfn-status" }, status), " ",
           streaming ? h("button", {
@@ -221,7 +268,7 @@
       wrapComponents: {
         responseBody: function (Original) {
           return function (props) {
-            if (JSONL.test(props.contentType || "") && streams[props.url]) {
+            if (isStream(props.contentType || "") && streams[props.url]) {
               return system.React.createElement(StreamView, { url: props.url });
             }
             return system.React.createElement(Original, props);

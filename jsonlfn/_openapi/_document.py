@@ -13,6 +13,7 @@ from typing import Any
 
 from jsonlfn._http._negotiation import JSONL_TYPES
 from jsonlfn._openapi._schemas import Schemas, markdown
+from jsonlfn._openapi._sse import sse_media
 from jsonlfn._signature import PATH_PARAMETER, path_parameters
 from jsonlfn._spec import RESUME_HEADER, Spec, get_spec
 from jsonlfn._topics._event import is_event_model
@@ -32,8 +33,12 @@ _ERRORS = {
     "401": "Credentials are missing or invalid",
     "403": "Authenticated, but without the required scopes",
     "406": "The Accept header allows no JSON Lines media type",
+    "406-sse": "The Accept header allows neither a JSON Lines media type nor text/event-stream",
     "410": "The topic no longer holds the events after Last-Event-ID: reload, then "
     "subscribe without it",
+    "410-sse": "The topic no longer holds the events after Last-Event-ID: reload, then "
+    "subscribe without it (on text/event-stream: the history_gone event instead, then the "
+    "live events, as EventSource cannot read a 410)",
     "413": "The request body is larger than the server accepts",
     "415": "The request body is not JSON",
     "422": "The first item did not match the item schema (nothing was streamed)",
@@ -162,11 +167,12 @@ def _responses(spec: Spec, schemas: Schemas) -> dict[str, Any]:
     media: dict[str, Any] = {"itemSchema": schemas.item(spec)}
     if spec.stream is not None and spec.stream.id is not None:
         media["x-item-id"] = spec.stream.id  # the field clients send back as Last-Event-ID
-    ok = {
-        "description": "A JSON Lines stream, one item per line",
-        "content": dict.fromkeys(JSONL_TYPES, media),
-        "headers": _STREAM_HEADERS,
-    }
+    content = dict.fromkeys(JSONL_TYPES, media)
+    described = "A JSON Lines stream, one item per line"
+    if spec.sse is not None:
+        described += "; or, for Accept: text/event-stream, Server-Sent Events"
+        content["text/event-stream"] = sse_media(spec, schemas)
+    ok = {"description": described, "content": content, "headers": _STREAM_HEADERS}
     codes = []
     if spec.keywords():
         codes.append("400")
@@ -182,8 +188,12 @@ def _responses(spec: Spec, schemas: Schemas) -> dict[str, Any]:
         codes.append("422")
     if topic:
         codes.append("503")
+    sse = "-sse" if spec.sse is not None else ""
     errors = {
-        code: {"description": _ERRORS[code], "content": {"application/json": {"schema": ERROR_REF}}}
+        code: {
+            "description": _ERRORS.get(code + sse, _ERRORS[code]),
+            "content": {"application/json": {"schema": ERROR_REF}},
+        }
         for code in codes
     }
     if "503" in errors:

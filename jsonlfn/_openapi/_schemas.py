@@ -15,6 +15,7 @@ import msgspec
 
 from jsonlfn._http._params import header_name
 from jsonlfn._spec import Spec
+from jsonlfn._topics._event import event_data_model, is_event_model
 
 REF = "#/components/schemas/{name}"
 
@@ -69,6 +70,12 @@ class Schemas:
             return {}
         unique = [v for i, v in enumerate(variants) if v not in variants[:i]]
         return unique[0] if len(unique) == 1 else {"anyOf": unique}
+
+    def on_error(self, spec: Spec) -> dict[str, Any]:
+        """The schema of what ``on_error`` returns (any JSON when it says nothing)."""
+        assert spec.stream is not None
+        assert spec.stream.on_error is not None
+        return self.of(_returned(spec.stream.on_error))
 
     def parameters(self, spec: Spec, kind: str) -> list[dict[str, Any]]:
         """One parameter per field of the headers, query or cookies model."""
@@ -152,6 +159,8 @@ def _types_of(spec: Spec) -> list[Any]:
     found: list[Any] = []
     if spec.stream is not None:
         found += [spec.stream.model, *_extra_item_types(spec)]
+        if spec.sse is not None and is_event_model(spec.stream.model):
+            found.append(event_data_model(spec.stream.model))  # an event's data
     for model in (spec.headers, spec.query, spec.cookies):
         if model is not None:
             found += [hint for _, hint in _fields(model)]

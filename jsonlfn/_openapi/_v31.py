@@ -3,7 +3,8 @@
 3.1 has no ``itemSchema``. OpenAPI 3.2 says that ``schema`` on a sequential media type
 such as JSON Lines describes the whole stream as if it were an array of its items, so
 that is the 3.1 form written here: ``{"type": "array", "items": <item schema>}``. The
-item schema is also kept as ``x-jsonl-item-schema``, and the item models stay
+item schema is also kept as ``x-jsonl-item-schema`` (``text/event-stream``: the event
+schema as ``x-sse-event-schema``), and the item models stay
 ``components/schemas``, which is what code generators build classes from. 3.2's
 ``query`` operations become ``x-query`` (3.1 has no QUERY method).
 """
@@ -30,8 +31,9 @@ def downgrade(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _media_types(content: dict[str, Any]) -> None:
-    for media in content.values():
+    for name, media in content.items():
         if "itemSchema" in media:
             item = media.pop("itemSchema")
             media["schema"] = {"type": "array", "items": item}
-            media["x-jsonl-item-schema"] = item
+            kept = "x-sse-event-schema" if name == "text/event-stream" else "x-jsonl-item-schema"
+            media[kept] = item

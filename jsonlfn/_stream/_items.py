@@ -52,7 +52,7 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
     write = line_writer(model, validate=validate)
     checked = validate and model is not Any
     if is_event_model(model) or not _mentions_struct(msgspec.inspect.type_info(model)):
-        return functools.partial(_write_each, write)
+        return functools.partial(write_each, write)
     encode_lines = msgspec.json.Encoder().encode_lines
     if not checked:
 
@@ -60,7 +60,7 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
             try:
                 batch += encode_lines(items)
             except Exception:  # find the item that fails, after writing the ones before it
-                _write_each(write, items, batch)
+                write_each(write, items, batch)
 
         return write_lines
 
@@ -71,7 +71,7 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
         try:
             batch += encode_lines(convert(items, many, strict=True))
         except Exception:
-            _write_each(write, items, batch)
+            write_each(write, items, batch)
 
     return write_checked_lines
 
@@ -90,7 +90,8 @@ def _sharing_lines(model: Any, write: Writer) -> Writer:
     return write_event
 
 
-def _write_each(write: Writer, items: list[Any], batch: bytearray) -> None:
+def write_each(write: Writer, items: list[Any], batch: bytearray) -> None:
+    """``write`` each item; a failing one leaves nothing of itself in the batch."""
     for item in items:
         size = len(batch)
         try:

@@ -35,20 +35,29 @@ from jsonlfn._stream._items import (
 from jsonlfn._stream._producer import Producer
 from jsonlfn._stream._sendtimer import SendTimer
 from jsonlfn._stream._shutdown import stopping, track, untrack
+from jsonlfn._stream._sse import (
+    ERROR_EVENT,
+    PING,
+    event_writer,
+    events_writer,
+    named_event,
+    retry_field,
+)
 
 logger = logging.getLogger("jsonlfn")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
-    """Per-endpoint constants of the stream loop, built once."""
+    """Per-endpoint constants of the stream loop, built once per representation."""
 
     name: str
     write: Writer  # one item: the first, checked before the response starts
     write_lines: LinesWriter  # the items that were ready together, after it
-    write_extra: Writer
+    write_extra: Writer  # the on_error item
     on_error: OnError | None
     ping_line: bytes
+    head: bytes = b""  # before the first item (SSE: the retry: field)
 
     @classmethod
     def build(
@@ -73,6 +82,33 @@ class Plan:
             on_error,
             one_line_each(bytes(ping_line)),
         )
+
+    @classmethod
+    def build_sse(
+        cls,
+        name: str,
+        model: Any,
+        *,
+        validate: bool,
+        on_error: OnError | None = None,
+        id_field: str | None = None,
+        retry: float | None = None,
+    ) -> Plan:
+        """The plan for items of ``model`` as Server-Sent Events (``_sse``): pings are
+        comments, the ``on_error`` item an ``error`` event."""
+        return cls(
+            name,
+            event_writer(model, validate=validate, id_field=id_field),
+            events_writer(model, validate=validate, id_field=id_field),
+            _write_error_event,
+            on_error,
+            PING,
+            retry_field(retry),
+        )
+
+
+def _write_error_event(item: Any, batch: bytearray) -> None:
+    batch += named_event(ERROR_EVENT, item)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -151,14 +187,21 @@ class Lines:
     __del__ = close
 
 
-async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle stream
-    producer: Producer, plan: Plan, limits: Limits, ended: list[bool] | None = None
+async def pump(  # noqa: PLR0912, PLR0915 - one flat loop: a frame per wait costs an idle stream
+    producer: Producer,
+    plan: Plan,
+    limits: Limits,
+    ended: list[bool] | None = None,
+    head: bytes | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Yield the stream's bytes in batches of whole lines, ending the function at the end.
 
-    ``ended[0]`` becomes true before the last batch is yielded (the function has ended
-    by then), so a server can send that batch as the end of the response.
+    ``head`` (default: the plan's) leads the first bytes of the body. ``ended[0]``
+    becomes true before the last batch is yielded (the function has ended by then), so
+    a server can send that batch as the end of the response.
     """
+    if head is None:
+        head = plan.head
     task = _own(producer)
     coding = Gzip() if limits.gzip else IDENTITY
     every = limits.ping_every
@@ -172,12 +215,15 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
             # Priming timed out. Some servers (daphne, granian) write the headers with
             # the first body bytes: an empty body message sends them now, and uvicorn
             # and hypercorn write nothing for it.
-            yield coding.batch(b"")
+            yield coding.batch(head)
+            head = b""
         while True:
             if producer.items:  # fewer than a chunk, left when the function suspended
                 producer.write()
             if producer.batch:
                 lines = producer.take()
+                if head:
+                    lines, head = head + lines, b""
             elif producer.task.done():
                 break
             elif await producer.waiter(None if every is None else written + every - loop.time()):
@@ -200,7 +246,7 @@ async def pump(  # noqa: PLR0912 - one flat loop: a frame per wait costs an idle
         await _end(producer, task, expiry, send)
     if ended is not None:
         ended[0] = True
-    final = coding.last(producer.take() + last)  # gzip: never empty, the stream's end
+    final = coding.last(head + producer.take() + last)  # gzip: never empty, the stream's end
     if final:
         send.start()
         try:

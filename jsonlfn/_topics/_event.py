@@ -76,3 +76,12 @@ def shared_line(item: Any, data_model: Any) -> bytes | None:
         return None
     line: bytes = shared[1]
     return line
+
+
+def shared_payload(item: Any, data_model: Any) -> bytes | None:
+    """The JSON of ``item.data`` inside its shared line (see ``shared_line``), else None:
+    what a Server-Sent Events stream writes as the event's ``data``."""
+    line = shared_line(item, data_model)
+    if line is None:
+        return None
+    return line[len(b'{"id":"') + len(item.id) + len(b'","data":') : -len(b"}\n")]

@@ -44,7 +44,7 @@ if not settings.configured:
 
 from django.core.asgi import get_asgi_application
 
-from jsonlfn import Registry, jsonl_stream, ping, query
+from jsonlfn import Registry, jsonl_stream, ping, query, sse
 from tests.bench.items import User, first_then_idle, item, slow_items
 
 registry = Registry(title="bench")
@@ -57,6 +57,7 @@ class N(msgspec.Struct):
 @registry.get("jsonlfn/items/")
 @jsonl_stream(model=User)
 @query(N)
+@sse()  # the "SSE" rows: the same function, read as Server-Sent Events
 async def jsonlfn_items(request: Any, query: N) -> AsyncIterator[Any]:
     for i in range(query.n):
         yield item(i)

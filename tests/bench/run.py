@@ -11,6 +11,9 @@ measures them interleaved, five repetitions by default, reporting medians:
   F  topic fan-out to 1,000 and 5,000 subscribers: tests/bench/fanout.py (its own table)
   G  scenario A for a client that accepts gzip: items/s, CPU µs and wire bytes per item
 
+The "SSE" rows are the same jsonlfn endpoints read as Server-Sent Events (Accept:
+text/event-stream): their A is compared with jsonlfn's JSON Lines A, their B likewise.
+
 Prints one table with ratios against plain Django and writes the numbers as JSON.
 By hand only: this is not a test and asserts nothing.
 """
@@ -48,6 +51,8 @@ class Server:
     paths: dict[str, str]
     needs: str = ""  # a module that must be importable
     root: Path = ROOT  # the tree whose jsonlfn and tests.bench it imports
+    headers: str = ""  # request header lines, e.g. "Accept: text/event-stream\r\n"
+    item_end: bytes = b"\n"  # what ends one item on the wire (SSE: a blank line)
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
 
@@ -88,6 +93,9 @@ class Server:
         raise RuntimeError("no VmRSS")
 
 
+SSE_HEADERS = "Accept: text/event-stream\r\n"
+
+
 def servers() -> list[Server]:
     django = "tests.bench.django_project:application"
     found = [
@@ -125,6 +133,20 @@ def servers() -> list[Server]:
                 "E": "/jsonlfn/slow/",
                 "G": "/jsonlfn/items/",
             },
+        ),
+        Server(
+            "jsonlfn, SSE",
+            django,
+            {"A": "/jsonlfn/items/", "B": "/jsonlfn/items/"},
+            headers=SSE_HEADERS,
+            item_end=b"\n\n",
+        ),
+        Server(
+            "jsonlfn, direct ASGI, SSE",
+            "tests.bench.django_project:direct_application",
+            {"A": "/jsonlfn/items/", "B": "/jsonlfn/items/"},
+            headers=SSE_HEADERS,
+            item_end=b"\n\n",
         ),
         Server(
             "jsonlfn, MIDDLEWARE",
@@ -189,12 +211,13 @@ async def read_chunked(
 
 
 async def scenario_a(server: Server, n: int) -> dict[str, float]:
-    reader, writer = await open_stream(server.port, f"{server.paths['A']}?n={n}")
+    reader, writer = await open_stream(server.port, f"{server.paths['A']}?n={n}", server.headers)
     lines = 0
+    end = server.item_end  # whole items per chunk: one batch of events never splits
 
     def count(data: bytes) -> None:
         nonlocal lines
-        lines += data.count(b"\n")
+        lines += data.count(end)
 
     elapsed, cpu = await _timed_read(server, reader, writer, count)
     if lines != n:
@@ -240,13 +263,23 @@ async def scenario_g(server: Server, n: int) -> dict[str, float]:
 def scenario_b(server: Server, seconds: float, connections: int) -> dict[str, float]:
     url = f"http://127.0.0.1:{server.port}{server.paths['B']}?n=10"
     if shutil.which("wrk"):
-        return _wrk(url, seconds, connections)
-    return asyncio.run(_load(server.port, server.paths["B"] + "?n=10", seconds, connections))
+        return _wrk(url, seconds, connections, server.headers)
+    path = server.paths["B"] + "?n=10"
+    return asyncio.run(_load(server.port, path, seconds, connections, server.headers))
 
 
-def _wrk(url: str, seconds: float, connections: int) -> dict[str, float]:
+def _wrk(url: str, seconds: float, connections: int, headers: str = "") -> dict[str, float]:
+    named = [arg for line in headers.splitlines() if line for arg in ("-H", line)]
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", url],
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            *named,
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -263,13 +296,15 @@ def _wrk(url: str, seconds: float, connections: int) -> dict[str, float]:
     return {"req_per_s": float(rps[1]), "p50_ms": latency("50"), "p99_ms": latency("99")}
 
 
-async def _load(port: int, path: str, seconds: float, connections: int) -> dict[str, float]:
+async def _load(
+    port: int, path: str, seconds: float, connections: int, headers: str = ""
+) -> dict[str, float]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+        request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n{headers}\r\n".encode()
         while time.perf_counter() < deadline:
             began = time.perf_counter()
             writer.write(request)
@@ -446,7 +481,7 @@ def main() -> None:
         all_servers += [
             dataclasses.replace(s, name=f"{s.name} (baseline)", root=args.baseline.resolve())
             for s in all_servers
-            if s.name.startswith("jsonlfn")
+            if s.name.startswith("jsonlfn") and not s.headers  # main may not speak SSE
         ]
     try:
         for server in list(all_servers):

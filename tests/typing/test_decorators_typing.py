@@ -7,7 +7,7 @@ from typing import Any, assert_type
 
 import msgspec
 
-from jsonlfn import Registry, body, cookies, headers, jsonl_stream, query
+from jsonlfn import Registry, body, cookies, headers, jsonl_stream, query, sse
 
 registry = Registry()
 
@@ -22,6 +22,7 @@ class Page(msgspec.Struct):
 
 @registry.get("items/")
 @jsonl_stream(model=Item)
+@sse(retry=3)
 @query(Page)
 @headers(Page)
 @cookies(Page)
