@@ -198,13 +198,15 @@ class Received(list[Event[Trade]]):
         self.more = asyncio.Event()
 
     async def collect(self, url: str) -> None:
-        options = {"resume": True, "follow": True, "backoff": 0.05, "max_retries": 50}
+        # Retries stay frequent while the second worker starts (seconds under load).
+        options = {"resume": True, "follow": True, "backoff": 0.05, "max_backoff": 0.5}
+        options["max_retries"] = 500
         async for event in stream(url, model=Event[Trade], id="id", **options):  # type: ignore[arg-type]
             self.append(event)
             self.more.set()
 
     async def at_least(self, n: int) -> None:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):
             while len(self) < n:
                 self.more.clear()
                 await self.more.wait()
