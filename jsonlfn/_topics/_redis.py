@@ -20,8 +20,9 @@ from redis.retry import Retry
 from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import Event, EventKey
 from jsonlfn._topics._fanout import Subscriber
+from jsonlfn._topics._redis_entries import expire_ms, text
 from jsonlfn._topics._redis_faults import ERRORS, publish_failed, unavailable
-from jsonlfn._topics._redis_hub import Hub, expire_ms, text
+from jsonlfn._topics._redis_hub import Hub
 
 
 class RedisBackend:
