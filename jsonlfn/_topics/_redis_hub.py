@@ -26,42 +26,21 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from jsonlfn._errors import HistoryGone
 from jsonlfn._settings import conf
 from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import START, Event, EventKey, format_id, parse_id
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
+from jsonlfn._topics._redis_commands import CLIENT_OPTIONS, Commands
 from jsonlfn._topics._redis_entries import Decoded, expire_ms, text
-from jsonlfn._topics._redis_faults import ERRORS, StoreDown, refused
+from jsonlfn._topics._redis_faults import ERRORS
 
 logger = logging.getLogger("jsonlfn")
 T = TypeVar("T")
 
 PAGE = 512  # events per XRANGE/XREAD reply
 _BLOCK_MS = 2000  # the longest a new topic waits for the reader if an unblock is lost
-# Commands under way at once. Replies are parsed in this loop's thread, so more in
-# flight only makes each one wait longer for the loop: 32 XRANGEs of 300 entries took
-# 515 ms to all arrive with redis-py's Python parser (55 ms with hiredis), past the
-# join's timeout while Redis had answered each in a millisecond.
-_CONNECTIONS = 8
-
-
-def _checked_connections() -> dict[str, Any]:
-    """Options that make redis-py's pool replace a connection Redis closed before it
-    is used. redis-py 8 skips that check while "maintenance notifications" (a Redis
-    Cloud feature, on by default over TCP) are enabled, so after a Redis restart the
-    first command on each pooled connection failed: a publish "not added", or a 503."""
-    try:
-        from redis.maint_notifications import MaintNotificationsConfig  # noqa: PLC0415
-    except ImportError:  # redis-py before 7: it always checks
-        return {}
-    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
-
-
-_CHECKED = _checked_connections()
 
 
 class Hub:
@@ -69,20 +48,14 @@ class Hub:
     loop's shutdown, which cancels it, closes the connections too."""
 
     def __init__(self, url: str, forget: Callable[[], object]) -> None:
-        never = Retry(NoBackoff(), 0)  # no silent reconnects: a retried XADD adds twice
-        self.commands = redis.asyncio.Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=2, retry=never, **_CHECKED
-        )
-        self.gate = asyncio.Semaphore(_CONNECTIONS)  # a join storm queues here, in order
-        self.failing: tuple[float, BaseException] | None = None  # since when, and why
-        self.answered = 0.0  # loop time of the newest answer Redis gave a command
+        self.commands = Commands(url)
+        self.redis = self.commands.client
         self.reader = redis.asyncio.Redis.from_url(  # a silent host ends a read, too
             url,
             socket_connect_timeout=2,
             socket_timeout=_BLOCK_MS / 1000 + 5,
             single_connection_client=True,
-            retry=never,
-            **_CHECKED,
+            **CLIENT_OPTIONS,
         )
         self.feeds: dict[bytes, Feed] = {}
         self.decoded = Decoded(4 * PAGE)
@@ -133,82 +106,25 @@ class Hub:
 
     async def add(self, topic: Channel, payload: bytes) -> str:
         if topic.expire is None:
-            xadd = functools.partial(self.commands.xadd, maxlen=topic.maxlen)
-            return text(await self._call(xadd, topic.key, {"d": payload}))
-        return text(await self._call(self._add_expiring, topic, payload))
+            xadd = functools.partial(self.redis.xadd, maxlen=topic.maxlen)
+            return text(await self.commands.call(xadd, topic.key, {"d": payload}))
+        return text(await self.commands.call(self._add_expiring, topic, payload))
 
     async def _add_expiring(self, topic: Channel, payload: bytes) -> Any:
         """``XADD`` and ``PEXPIRE`` in one ``MULTI``: both or neither."""
-        pipe = self.commands.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=True)
         pipe.xadd(topic.key, {"d": payload}, maxlen=topic.maxlen)
         pipe.pexpire(topic.key, expire_ms(topic))
         added, _ = await pipe.execute()
         return added
 
-    async def _call(
-        self, command: Callable[..., Awaitable[T]], *args: Any, within: float | None = None
-    ) -> T:
-        """``command(*args)`` once one of the command slots is free, answered ``within``
-        seconds of being sent (the wait for a slot does not count: a burst queues).
-
-        Commands queued behind ones that Redis failed, with no success since, fail at
-        once with ``StoreDown``. The command runs in a task of its own, which the
-        caller's cancellation never enters: redis-py 8.1 can swallow a cancellation
-        that lands inside a command (30 of 200 cancels of an ``XRANGE`` here), which
-        would leave a stream function running after its client left. It keeps its
-        slot until it has finished on its own.
-        """
-        loop = asyncio.get_running_loop()
-        queued = loop.time()
-        await self.gate.acquire()
-        failing = self.failing
-        if failing is not None and failing[0] >= queued:
-            self.gate.release()
-            raise StoreDown(f"Redis failed the commands before this one: {failing[1]!r}")
-        running = asyncio.ensure_future(command(*args))
-        running.add_done_callback(self._finished)
-        try:
-            return await self._answer(running, within)
-        except BaseException:
-            running.add_done_callback(_retrieve)
-            raise
-
-    async def _answer(self, running: asyncio.Future[T], within: float | None) -> T:
-        """What ``running`` returns; ``TimeoutError`` once Redis has had ``within``
-        seconds to answer and answered nothing on these connections meanwhile.
-
-        Only time this loop was free to hear an answer counts: in a burst of 600
-        resumes, full garbage collections stalled it for 230-860 ms ten times, and
-        while other commands get answers the wait is this loop's, not Redis's.
-        """
-        if within is None:
-            return await asyncio.shield(running)
-        loop = asyncio.get_running_loop()
-        tick = within / 8
-        heard = 0.0
-        while True:
-            before = loop.time()
-            await asyncio.wait((running,), timeout=tick)
-            if running.done():
-                return running.result()
-            now = loop.time()
-            heard += min(now - before, 2 * tick)  # a stalled loop heard nothing
-            if heard >= within and self.answered < now - within:
-                raise TimeoutError
-
-    def _finished(self, command: asyncio.Future[Any]) -> None:
-        self.gate.release()
-        failure = None if command.cancelled() else command.exception()
-        if failure is None or refused(failure):
-            self.answered = asyncio.get_running_loop().time()
-        if failure is None:
-            self.failing = None
-        elif not refused(failure) and self.failing is None:
-            self.failing = (asyncio.get_running_loop().time(), failure)
+    async def _ask(self, command: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """A join's command: a 503 once Redis has had ``TOPIC_JOIN_TIMEOUT`` to answer."""
+        return await self.commands.call(command, *args, within=conf().TOPIC_JOIN_TIMEOUT)
 
     async def _newest(self, topic: Channel) -> EventKey:
         try:
-            info = await self._call(self.commands.xinfo_stream, topic.key, within=_timeout())
+            info: Any = await self._ask(self.redis.xinfo_stream, topic.key)
         except redis.ResponseError:  # no such key: nothing was published yet
             return (0, 0)
         return parse_id(text(info["last-generated-id"]))
@@ -220,9 +136,7 @@ class Hub:
         gone too: Redis does not say which entry it trimmed last. ``START`` (``0-0``)
         is the start of a stream that never lost an entry."""
         if after == START:
-            page: list[Any] | None = await self._call(
-                self.commands.xrange, topic.key, b"-", b"+", PAGE, within=_timeout()
-            )
+            page: list[Any] | None = await self._ask(self.redis.xrange, topic.key, b"-", b"+", PAGE)
             if not await self._lost_nothing(topic):  # after the read: losses only grow
                 page = None
         else:
@@ -235,7 +149,7 @@ class Hub:
         """Whether the stream still has every entry ever added to it (Redis 7 counts
         them; trimming does not move ``max-deleted-entry-id``, only ``XDEL`` does)."""
         try:
-            info = await self._call(self.commands.xinfo_stream, topic.key, within=_timeout())
+            info: Any = await self._ask(self.redis.xinfo_stream, topic.key)
         except redis.ResponseError:  # no such key: nothing was ever published
             return True
         deleted = text(info.get("max-deleted-entry-id", b"?"))
@@ -243,8 +157,8 @@ class Hub:
 
     async def _page_from(self, topic: Channel, after: EventKey, end: bytes) -> list[Any] | None:
         """Up to ``PAGE`` entries after ``after``, or None if the stream lost ``after``."""
-        entries = await self._call(
-            self.commands.xrange, topic.key, format_id(after), end, PAGE + 1, within=_timeout()
+        entries: Any = await self._ask(
+            self.redis.xrange, topic.key, format_id(after), end, PAGE + 1
         )
         if not entries or parse_id(text(entries[0][0] or b"")) != after:
             return None
@@ -303,7 +217,7 @@ class Hub:
 
     async def _unblock(self, reader_id: int) -> None:
         with contextlib.suppress(*ERRORS):  # reconnecting: it reads every feed then
-            await self.commands.client_unblock(reader_id)
+            await self.redis.client_unblock(reader_id)
 
     async def _run(self) -> None:
         try:
@@ -356,11 +270,11 @@ class Hub:
         ]
         if not due:
             return
-        pipe = self.commands.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         for topic in due:
             pipe.pexpire(topic.key, expire_ms(topic))
             self.kept[topic.key] = now
-        await self._call(pipe.execute)
+        await self.commands.call(pipe.execute)
 
     async def _end_feeds_that_lost(
         self, reply: list[Any], read_from: dict[bytes, EventKey]
@@ -370,7 +284,7 @@ class Hub:
         checked = [key for key, _ in reply if read_from.get(key, (0, 0)) != (0, 0)]
         if not checked:
             return
-        pipe = self.commands.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=False)
         for key in checked:
             position = format_id(read_from[key])
             pipe.xrange(key, position, position)
@@ -408,12 +322,3 @@ class Hub:
                 feed.deliver(key, event)
             elif key > feed.position:
                 feed.position = key  # read past it, or the reader would read it forever
-
-
-def _timeout() -> float:
-    return conf().TOPIC_JOIN_TIMEOUT
-
-
-def _retrieve(done: asyncio.Future[Any]) -> None:
-    if not done.cancelled():
-        done.exception()  # nobody awaits it any more: no "never retrieved" warning
