@@ -400,3 +400,46 @@ async def test_the_first_commands_after_a_redis_restart_succeed(
     resumes = [topic.subscribe(after=first) for _ in range(8)]
     got = await asyncio.gather(*(take(each, 1) for each in resumes))
     assert [[e.id for e in one] for one in got] == [[second]] * 8
+
+
+def _deep(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+_HOSTILE = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1),
+    st.integers(min_value=10**4300, max_value=10**4400),
+    st.integers(2000, 100_000).map(_deep),
+    st.builds(Trade, n=st.text(max_size=5)),  # a Struct with a field of the wrong type
+    st.builds(Trade, n=st.integers(), note=st.integers()),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@given(item=_HOSTILE, as_field=st.booleans())
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+async def test_every_refusal_at_publish_is_invalid_event(
+    topics: str, item: Any, as_field: bool
+) -> None:
+    """Whatever a caller hands publish (lone surrogates, integers past 4,300 digits,
+    deep nesting, Structs with fields of the wrong type): an id, or InvalidEvent and
+    nothing added."""
+    topic = fresh_topic()
+    loose: Topic[Any] = Topic(f"{topic.name}-any", model=Any)
+    for each in (topic, loose):
+        value = Trade(0, item) if as_field and each is topic else item
+        before = await each.publish({"n": 0})  # type: ignore[arg-type]
+        try:
+            await each.publish(value)
+        except InvalidEvent:
+            with pytest.raises(InvalidEvent):
+                each.publish_sync(value)
+            after = await each.publish({"n": 1})  # type: ignore[arg-type]
+            got = await take(each.subscribe(after=before), 1)
+            assert [e.id for e in got] == [after]  # nothing was added in between

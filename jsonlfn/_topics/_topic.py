@@ -116,8 +116,16 @@ class Topic(Generic[T]):
         return backend().subscribers(self.channel)
 
     def _checked(self, item: Any) -> tuple[Any, bytes]:
+        """The item as subscribers get it (a copy, not the caller's) and its JSON.
+
+        Every way an item can fail is ``InvalidEvent``: not the model (a Struct
+        instance with wrong field types is caught when its JSON is read back), no JSON
+        for it (a lone surrogate, an integer past Python's 4,300 digits), nested too
+        deeply.
+        """
         try:
             payload = self._encode(msgspec.convert(item, self.model, strict=True))
-        except (msgspec.MsgspecError, TypeError) as exc:
-            raise InvalidEvent(f"Topic {self.name!r} refused the item: {exc}") from exc
-        return self.channel.decode(payload), payload  # subscribers get a copy, not the caller's
+            return self.channel.decode(payload), payload
+        except (msgspec.MsgspecError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            raise InvalidEvent(f"Topic {self.name!r} refused the item: {reason}") from exc
