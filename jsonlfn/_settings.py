@@ -10,6 +10,7 @@ import difflib
 import functools
 import importlib.util
 import logging
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -77,9 +78,21 @@ def problems(given: dict[str, Any] | None = None) -> list[str]:
     given = _given() if given is None else given
     found = [text for _, text in _bad_keys(given)]
     topics = given.get("TOPICS", "memory")
-    if topics != "memory" and importlib.util.find_spec("redis") is None:
+    if _TOPICS_URL.fullmatch(str(topics)) and importlib.util.find_spec("redis") is None:
         found.append(f"JSONLFN['TOPICS'] = {topics!r} needs redis-py: pip install jsonlfn[redis]")
     return found
+
+
+def _topics_problem(topics: Any) -> str:
+    close = difflib.get_close_matches(str(topics), ["memory"], n=1)
+    hint = "did you mean 'memory'? " if close else ""
+    return (
+        f"JSONLFN['TOPICS'] = {topics!r} is neither 'memory' nor a Redis URL; {hint}"
+        "write 'memory' (this process) or e.g. 'redis://127.0.0.1:6379/0'."
+    )
+
+
+_TOPICS_URL = re.compile(r"(rediss?|unix)://.+")
 
 
 def _given() -> dict[str, Any]:
@@ -99,6 +112,9 @@ def _bad_keys(given: dict[str, Any]) -> list[tuple[str, str]]:
         try:
             _convert({key: value})
         except msgspec.ValidationError as exc:
+            if key == "TOPICS":
+                found.append((key, _topics_problem(value)))
+                continue
             default = getattr(Conf(), key)
             found.append(
                 (key, f"JSONLFN[{key!r}] = {value!r} is invalid ({exc}); e.g. {default!r}.")

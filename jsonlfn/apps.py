@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from django.apps import AppConfig
@@ -14,6 +15,7 @@ class JsonlfnConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_settings, "jsonlfn")
+        checks.register(check_topics_store, "jsonlfn")
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -21,3 +23,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     from jsonlfn._settings import problems  # noqa: PLC0415 - settings are ready by now
 
     return [checks.Error(problem, id="jsonlfn.E001") for problem in problems()]
+
+
+def check_topics_store(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``manage.py check``: a Redis in ``TOPICS`` that refuses jsonlfn's credentials (a
+    configuration error; told when Redis can be reached at check time)."""
+    from jsonlfn._settings import conf  # noqa: PLC0415 - settings are ready by now
+
+    url = conf().TOPICS
+    if url == "memory" or importlib.util.find_spec("redis") is None:
+        return []
+    from jsonlfn._topics._redis import credentials_problem  # noqa: PLC0415 - the redis extra
+
+    problem = credentials_problem(url)
+    return [] if problem is None else [checks.Error(problem, id="jsonlfn.E002")]

@@ -19,7 +19,8 @@ REDIS_SERVER = shutil.which("redis-server")
 class RedisServer:
     """``redis-server`` in a subprocess: ``start()``, ``stop()``, ``restart()``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        self.extra = list(extra)  # more redis-server options, e.g. "--requirepass", "x"
         self.dir = Path(tempfile.mkdtemp(prefix="jsonlfn-redis-"))
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -35,14 +36,14 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--dir", str(self.dir), "--save", "", "--appendonly", "yes"]
-        argv += ["--appendfsync", "always", "--protected-mode", "no"]
+        argv += ["--appendfsync", "always", "--protected-mode", "no", *self.extra]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
+                    if conn.recv(64)[:1] in (b"+", b"-"):  # PONG, or NOAUTH: it is up
                         return
             except OSError:
                 time.sleep(0.02)

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import multiprocessing
+import os
 import threading
 import time
 import weakref
@@ -28,6 +31,8 @@ from jsonlfn._errors import HistoryGone
 from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import START, Event, EventKey, format_id, shared_event
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
+
+logger = logging.getLogger("jsonlfn")
 
 FORGET_AFTER = 600.0  # seconds, for topics without ``expire``
 _SWEEP_EVERY = 1.0  # seconds between looks for topics to forget
@@ -116,6 +121,7 @@ class MemoryBackend:
         self._forgotten = _Forgotten(_REMEMBERED)
         self._shortest = FORGET_AFTER  # the least forget_after of any history
         self._swept = time.monotonic()
+        self._warned = False  # about running as one of several workers
         self._feeds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Feed]] = (
             weakref.WeakKeyDictionary()
         )
@@ -176,6 +182,9 @@ class MemoryBackend:
 
     def _history(self, topic: Channel) -> _History:
         """The topic's history, made if need be, as the most recently touched one."""
+        if not self._warned:
+            self._warned = True
+            _warn_if_one_of_several_workers()
         now = time.monotonic()
         if now - self._swept >= _SWEEP_EVERY:
             self._forget_idle(now)
@@ -204,6 +213,20 @@ class MemoryBackend:
 
     def _feeds_of(self, name: str) -> list[tuple[asyncio.AbstractEventLoop, Feed]]:
         return [(loop, feeds[name]) for loop, feeds in self._feeds.items() if name in feeds]
+
+
+def _warn_if_one_of_several_workers() -> None:
+    """Say so when this process looks like one of several server workers (started by
+    multiprocessing, as ``uvicorn --workers`` and ``hypercorn -w`` do, or by gunicorn):
+    each has topics of its own, so subscribers miss what other workers publish."""
+    gunicorn = "gunicorn" in os.environ.get("SERVER_SOFTWARE", "")
+    if multiprocessing.parent_process() is not None or gunicorn:
+        logger.warning(
+            "jsonlfn: topics live in this process (JSONLFN['TOPICS'] = 'memory'), and it "
+            "looks like one of several workers: subscribers on one worker never see "
+            "events published on another. Serve one worker, or point every worker at "
+            "one Redis: JSONLFN = {'TOPICS': 'redis://127.0.0.1:6379/0'}."
+        )
 
 
 MEMORY = MemoryBackend()

@@ -21,7 +21,7 @@ from jsonlfn._topics._channel import Channel
 from jsonlfn._topics._event import Event, EventKey
 from jsonlfn._topics._fanout import Subscriber
 from jsonlfn._topics._redis_entries import expire_ms, text
-from jsonlfn._topics._redis_faults import ERRORS, publish_failed, unavailable
+from jsonlfn._topics._redis_faults import CREDENTIALS, ERRORS, publish_failed, unavailable
 from jsonlfn._topics._redis_hub import Hub
 
 
@@ -85,3 +85,26 @@ class RedisBackend:
         if hub is None:
             hub = self._hubs[loop] = Hub(self.url, lambda: self._hubs.pop(loop, None))
         return hub
+
+
+def credentials_problem(url: str) -> str | None:
+    """A sentence if the Redis at ``url`` answers and refuses jsonlfn's credentials or
+    permissions (``manage.py check``); None when it accepts them, or cannot be reached
+    now (then nothing can be told)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+        client.xlen(b"jsonlfn:{topics}:check")  # may read our keys (ACL)
+    except (*CREDENTIALS, redis.ResponseError) as exc:
+        where = url.partition("://")[2].rpartition("@")[2]
+        return (
+            f"JSONLFN['TOPICS']: the Redis at {where} refused jsonlfn ({exc}): give the "
+            "URL a user and password it accepts, with permission for XADD, XREAD, "
+            "XRANGE and XINFO on jsonlfn:{topics}:* keys, e.g. "
+            "'redis://user:password@host:6379/0'."
+        )
+    except ERRORS:
+        return None
+    finally:
+        client.close()
+    return None

@@ -23,7 +23,7 @@ from jsonlfn._settings import conf
 logger = logging.getLogger("jsonlfn")
 
 ERRORS = (redis.RedisError, OSError, TimeoutError)  # everything a Redis command raises
-_CREDENTIALS = (redis.AuthenticationError, redis.exceptions.AuthorizationError, NoPermissionError)
+CREDENTIALS = (redis.AuthenticationError, redis.exceptions.AuthorizationError, NoPermissionError)
 _told: set[str] = set()  # the URLs whose refused credentials were logged at ERROR
 
 
@@ -33,7 +33,7 @@ class StoreDown(ConnectionError):
 
 def refused(exc: BaseException) -> bool:
     """Whether Redis answered, and the answer was no (credentials, permissions, type)."""
-    return isinstance(exc, (*_CREDENTIALS, redis.ResponseError))
+    return isinstance(exc, (*CREDENTIALS, redis.ResponseError))
 
 
 def unavailable(exc: BaseException, url: str, what: str) -> Unavailable:
@@ -62,7 +62,7 @@ def publish_failed(exc: BaseException, url: str, topic: str) -> PublishFailed:
 
 
 def _log_refusal(exc: BaseException, url: str, what: str) -> None:
-    if isinstance(exc, _CREDENTIALS) and url not in _told:
+    if isinstance(exc, CREDENTIALS) and url not in _told:
         _told.add(url)
         logger.error(
             "jsonlfn: Redis at %s refused jsonlfn's credentials (%s). Every topic stream "
