@@ -19,13 +19,13 @@ first reconnection delay (doubled after each failure in a row).
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import httpx
 import msgspec
 
+from jsonlfn._client._failover import Failover, GiveUp, Urls, retry_after
 from jsonlfn._client._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
@@ -77,7 +77,11 @@ class MalformedLine(StreamError):
 
 
 class _Retry(Exception):
-    pass
+    """A 5xx or 429: worth another try, after ``retry_after`` seconds if it said so."""
+
+    def __init__(self, msg: str, retry_after: float | None = None) -> None:
+        super().__init__(msg)
+        self.retry_after = retry_after
 
 
 class _Reading:
@@ -91,7 +95,7 @@ class _Reading:
 
 
 async def stream(
-    url: str,
+    url: Urls,
     *,
     method: str = "GET",
     json: Any = None,
@@ -104,35 +108,51 @@ async def stream(
     params: Mapping[str, str] | None = None,
     timeout: float | httpx.Timeout = 30.0,  # noqa: ASYNC109 - httpx's HTTP timeouts
     max_retries: int = 5,
+    give_up_after: float | None = None,
     backoff: float = 0.5,
     max_backoff: float = 30.0,
     skip_pings: bool = True,
     client: httpx.AsyncClient | None = None,
 ) -> AsyncIterator[T]:
-    """Yield the items of the JSON Lines stream at ``url``.
+    """Yield the items of the JSON Lines (or Server-Sent Events) stream at ``url``.
 
-    ``resume`` reconnects after a dropped connection or a 5xx/429, at most
-    ``max_retries`` times in a row; ``follow`` also reconnects after a clean end (for
-    endless streams, e.g. across a server restart). ``id`` names the item field (or key)
-    sent back as ``Last-Event-ID``. Pass ``client`` to reuse an ``httpx.AsyncClient``.
-    ``method``, ``json`` (a value sent as a JSON body) and ``content`` (raw body bytes)
-    shape the request; each reconnection sends the same body.
+    ``resume`` reconnects after a dropped connection or a 5xx/429, sending the last
+    item's ``id`` as ``Last-Event-ID``; ``follow`` also reconnects after a clean end
+    (for endless streams, e.g. across a server restart). ``url`` may be several URLs
+    of one deployment (each failure moves on to the next, skipping one whose
+    ``Retry-After`` still runs) or a function of the attempt number (0, 1, ...) that
+    picks one. The wait between tries grows from ``backoff`` seconds, doubled after
+    each failure in a row, with jitter, up to ``max_backoff`` (a server's SSE
+    ``retry:`` replaces ``backoff``), and is at least the ``Retry-After`` a 503 or 429
+    asked for when every URL has one running. It gives up with ``StreamError`` after
+    ``max_retries`` failures in a row, or once failing has lasted (or would last, by
+    the next try) ``give_up_after`` seconds. A 4xx other than 429 (a 410 included) is
+    ``StreamError`` at once. ``method``, ``json`` (a value sent as a JSON body) and
+    ``content`` (raw body bytes) shape the request; each reconnection sends the same
+    body. Pass ``client`` to reuse an ``httpx.AsyncClient``.
     """
     body = msgspec.json.encode(json) if json is not None else content
     decode = msgspec.json.Decoder(model).decode
     owned = client is None
     http = client if client is not None else httpx.AsyncClient(timeout=timeout)
+    failover = Failover(
+        url,
+        max_retries=max_retries,
+        give_up_after=give_up_after,
+        backoff=backoff,
+        max_backoff=max_backoff,
+    )
     reading = _Reading()
-    failures = 0
     try:
         while True:
+            target = failover.url()
             sent = dict(headers or {})
             if json is not None:
                 sent.setdefault("Content-Type", "application/json")
             if reading.last_id is not None:
                 sent["Last-Event-ID"] = str(reading.last_id)
             try:
-                request = http.stream(method, url, headers=sent, params=params, content=body)
+                request = http.stream(method, target, headers=sent, params=params, content=body)
                 async with request as response:
                     await _check(response)
                     sse = _is_sse(response)
@@ -144,15 +164,21 @@ async def stream(
                     async for item in items:
                         if id is not None and not sse:  # SSE: the event's id
                             reading.last_id = _field(item, id)
-                        failures = 0
+                        failover.connected()
                         yield item
                 if not follow:
                     return
             except (httpx.TransportError, _Retry) as exc:
-                failures += 1
-                if not resume or failures > max_retries:
-                    raise StreamError(f"stream {url} failed after {failures} attempt(s)") from exc
-                await _sleep(_delay(failures, reading.retry, backoff, max_backoff))
+                if not resume:
+                    raise StreamError(f"stream {target} failed after 1 attempt(s)") from exc
+                failover.retry = reading.retry
+                try:
+                    wait = failover.failed(target, getattr(exc, "retry_after", None))
+                except GiveUp as why:
+                    tries = failover.failures
+                    msg = f"stream {target} failed after {tries} attempt(s): {why}"
+                    raise StreamError(msg) from exc
+                await _sleep(wait)
     finally:
         if owned:
             await http.aclose()
@@ -161,7 +187,7 @@ async def stream(
 async def _check(response: httpx.Response) -> None:
     status = response.status_code
     if status >= 500 or status == 429:
-        raise _Retry(f"HTTP {status}")
+        raise _Retry(f"HTTP {status}", retry_after(response.headers.get("retry-after")))
     if status >= 400:
         body = await response.aread()
         error = decode_error(body)
@@ -182,14 +208,6 @@ async def _items(response: httpx.Response, decode: Any, skip_pings: bool) -> Asy
                 yield decode_line(decode, line, number)
     if pending.strip():
         yield decode_line(decode, pending, number + 1)
-
-
-def _delay(failures: int, retry: float | None, backoff: float, most: float) -> float:
-    """Exponential backoff with jitter; a server's ``retry:`` is the first delay as it
-    is (``EventSource`` waits just that), doubled after each further failure."""
-    if retry is not None:
-        return float(min(most, retry * 2 ** (failures - 1)))
-    return float(min(most, backoff * 2 ** (failures - 1)) * random.uniform(0.5, 1.5))
 
 
 def _is_sse(response: httpx.Response) -> bool:
