@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import types
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,9 +17,12 @@ from demo.events import registry as demo_registry
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import AsyncClient, override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openapi_spec_validator import OpenAPIV32SpecValidator
 
 from jsonlfn import Registry, jsonl_stream
+from jsonlfn._topics._event import format_id, parse_id
 from tests.conftest import DEMO_PATHS
 from tests.streams import registry
 
@@ -75,6 +79,23 @@ def test_topic_streams_list_history_gone_and_unavailable(doc: dict[str, Any]) ->
     event = doc["components"]["schemas"][name]
     assert event["required"] == ["id", "data"]
     assert event["properties"]["data"] == {"$ref": "#/components/schemas/Trade"}
+
+
+@given(ms=st.integers(0, 2**64 - 1), seq=st.integers(0, 2**64 - 1))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_topic_streams_last_event_id_has_the_format_of_its_ids(
+    doc: dict[str, Any], ms: int, seq: int
+) -> None:
+    """The document's pattern and maxLength admit every id a topic gives, and what
+    they admit parses (so a client built from the document sends what the server takes)."""
+    operation = doc["paths"]["/topics/trades/"]["get"]
+    (header,) = [p for p in operation["parameters"] if p["name"] == "Last-Event-ID"]
+    schema = header["schema"]
+    event_id = format_id((ms, seq))
+    assert re.fullmatch(schema["pattern"], event_id)
+    assert len(event_id) <= schema["maxLength"]
+    assert parse_id(event_id) == (ms, seq)
+    assert all(re.fullmatch(schema["pattern"], e) for e in schema["examples"])
 
 
 def test_untyped_items_have_an_empty_item_schema(doc: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from jsonlfn._openapi._schemas import Schemas, markdown
 from jsonlfn._openapi._sse import sse_media
 from jsonlfn._signature import PATH_PARAMETER, path_parameters
 from jsonlfn._spec import RESUME_HEADER, Spec, get_spec
-from jsonlfn._topics._event import is_event_model
+from jsonlfn._topics._event import ID_MAX_LENGTH, ID_PATTERN, is_event_model
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorModel"}
 
@@ -147,6 +147,14 @@ def _operation(op: Operation, operation_id: str, spec: Spec, schemas: Schemas) -
         resume = {"name": RESUME_HEADER, "in": "header", "required": False}
         resume["description"] = "Resume the stream after the item with this id"
         resume["schema"] = schemas.of(spec.resume)
+        if spec.stream is not None and is_event_model(spec.stream.model):
+            resume["description"] = "Resume after the topic event with this id"
+            resume["schema"] = {
+                "type": "string",
+                "pattern": ID_PATTERN,
+                "maxLength": ID_MAX_LENGTH,
+                "examples": ["1733097600000-0"],
+            }
         parameters.append(resume)
     if parameters:
         found["parameters"] = parameters

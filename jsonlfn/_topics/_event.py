@@ -19,6 +19,8 @@ T = TypeVar("T")
 EventKey = tuple[int, int]  # an id "1733097600000-3" as (milliseconds, sequence)
 START: EventKey = (0, 0)  # "0-0": before the first event a topic ever had
 
+ID_PATTERN = r"^\d{1,20}-\d{1,20}$"  # what an event id looks like (OpenAPI says so too)
+ID_MAX_LENGTH = 41
 _ID = re.compile(r"(\d{1,20})-(\d{1,20})")
 _LINE = "line"  # the key of an event's shared (model, line) in its __dict__
 _MAX = 2**64 - 1
