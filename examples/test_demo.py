@@ -48,3 +48,22 @@ async def test_a_posted_message_reaches_the_chat(jsonlfn_client: StreamClient) -
             [posted] = [line async for line in post]
         event = await anext(chat)
     assert event == {"id": posted["id"], "data": {"text": "hello"}}
+
+
+async def test_an_organisations_chat_is_for_its_members(
+    jsonlfn_client: StreamClient, jwt_token
+) -> None:  # type: ignore[no-untyped-def]
+    member = {"Authorization": f"Bearer {jwt_token(sub='ann', orgs=[7])}"}
+    outsider = {"Authorization": f"Bearer {jwt_token(sub='bob', orgs=[8])}"}
+    async with jsonlfn_client.stream("/api/orgs/7/chat/", headers=outsider) as refused:
+        assert refused.status == 403  # before the first message, with the JSON body
+        assert refused.error is not None
+        assert refused.error.detail[0].msg == "This token does not give access to organisation 7"
+    async with jsonlfn_client.stream("/api/orgs/7/chat/", headers=member) as chat:
+        message = {"text": "hello, org 7"}
+        async with jsonlfn_client.stream(
+            "/api/orgs/7/chat/messages/", method="POST", json=message, headers=member
+        ) as post:
+            [posted] = [line async for line in post]
+        event = await anext(chat)
+    assert event == {"id": posted["id"], "data": message}

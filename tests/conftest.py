@@ -28,6 +28,8 @@ DEMO_PATHS = [  # the demo's operations, in registration order
     "/api/quotes/",
     "/api/chat/",
     "/api/chat/messages/",
+    "/api/orgs/{org}/chat/",
+    "/api/orgs/{org}/chat/messages/",
 ]
 sys.path.insert(0, str(EXAMPLES))  # the demo project is importable as `demo`
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")

@@ -50,4 +50,4 @@ def test_the_demos_own_tests_pass() -> None:
     """examples/test_demo.py, the README's "Testing" example, run as a user would."""
     result = in_examples("-m", "pytest", "-q", "-p", "no:cacheprovider", "test_demo.py")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "5 passed" in result.stdout
+    assert "6 passed" in result.stdout

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jsonlfn import Event, HistoryGone, InvalidEvent, SpecError, Topic
+from jsonlfn import Event, HistoryGone, InvalidEvent, PublishFailed, SpecError, Topic
 from jsonlfn._stream._items import line_writer, lines_writer
 from jsonlfn._topics._backends import close_loop_connections
 from tests.redis_server import RedisServer
@@ -443,3 +443,63 @@ async def test_every_refusal_at_publish_is_invalid_event(
             after = await each.publish({"n": 1})  # type: ignore[arg-type]
             got = await take(each.subscribe(after=before), 1)
             assert [e.id for e in got] == [after]  # nothing was added in between
+
+
+class CuttingProxy:
+    """A TCP proxy in front of Redis that forwards an ``XADD`` to it, so Redis runs it,
+    then closes the client's connection instead of passing the answer on: what a Redis
+    restart or ``CLIENT KILL`` does to a command already sent."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> CuttingProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+
+        async def answers() -> None:
+            while data := await up_reader.read(65536):
+                writer.write(data)
+
+        relaying = asyncio.ensure_future(answers())
+        while data := await reader.read(65536):
+            up_writer.write(data)
+            if b"XADD" in data.upper():
+                relaying.cancel()  # Redis runs it; its answer never comes back
+                await up_writer.drain()
+                break
+        writer.close()
+        up_writer.close()
+        relaying.cancel()
+
+
+@pytest.mark.parametrize("topics", ["redis"], indirect=True)
+async def test_a_publish_whose_connection_dies_after_sending_may_have_been_added(
+    redis_server: RedisServer,
+) -> None:
+    """A lost answer is "may or may not have been added", never "not added": here Redis
+    did add it."""
+    import redis as redis_py
+    from django.conf import settings
+    from django.test import override_settings
+
+    topic = fresh_topic()
+    async with CuttingProxy(redis_server.port) as proxy:
+        url = f"redis://127.0.0.1:{proxy.port}/0"
+        with override_settings(JSONLFN={**settings.JSONLFN, "TOPICS": url}):
+            with pytest.raises(PublishFailed, match="may or may not have been added"):
+                await topic.publish(Trade(1))
+            await close_loop_connections()
+    store = redis_py.Redis.from_url(redis_server.url)
+    assert store.xlen(topic.channel.key) == 1  # it was
+    store.close()

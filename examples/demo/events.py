@@ -10,6 +10,8 @@ import msgspec
 
 import jsonlfn
 from jsonlfn import (
+    Forbidden,
+    Identity,
     JWTAuth,
     Registry,
     Topic,
@@ -182,3 +184,45 @@ async def chat_messages(
 async def post_message(request: Any, body: Message) -> AsyncIterator[Posted]:
     """Post a message to the chat; one line with its event id."""
     yield Posted(id=await chat.publish(body))
+
+
+# One topic per organisation, made when first asked for: the same name is the same
+# topic in every request, and a room nobody posts to or reads for an hour goes away.
+def org_chat(org: int) -> Topic[Message]:
+    return Topic(f"org:{org}:chat", model=Message, maxlen=1000, expire=3600)
+
+
+def require_member(auth: Identity, org: int) -> None:
+    """403 unless the token's ``orgs`` claim lists ``org``."""
+    if org not in auth.claims.get("orgs", []):
+        raise Forbidden(f"This token does not give access to organisation {org}")
+
+
+@registry.get("api/orgs/<int:org>/chat/")
+@jsonl_stream(model=jsonlfn.Event[Message], id="id")
+@sse(retry=1)
+@resume(str)
+@requires(JWTAuth())
+@ping(every=15)
+async def org_chat_messages(
+    request: Any, org: int, auth: Identity, last_event_id: str | None
+) -> AsyncIterator[jsonlfn.Event[Message]]:
+    """The chat of one organisation, for its members (the token's `orgs` claim).
+
+    403 before the first message for anyone else.
+    """
+    require_member(auth, org)
+    async for event in org_chat(org).subscribe(after=last_event_id):
+        yield event
+
+
+@registry.post("api/orgs/<int:org>/chat/messages/")
+@jsonl_stream(model=Posted)
+@body(Message)
+@requires(JWTAuth())
+async def post_org_message(
+    request: Any, org: int, auth: Identity, body: Message
+) -> AsyncIterator[Posted]:
+    """Post a message to an organisation's chat, as one of its members."""
+    require_member(auth, org)
+    yield Posted(id=await org_chat(org).publish(body))

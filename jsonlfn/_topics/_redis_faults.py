@@ -54,11 +54,19 @@ def publish_failed(exc: BaseException, url: str, topic: str) -> PublishFailed:
     if refused(exc):
         _log_refusal(exc, url, f"an event of topic {topic!r}")
         outcome = f"Redis refused the command ({exc}); the event was not added"
-    elif isinstance(exc, redis.TimeoutError | TimeoutError):  # XADD is atomic
-        outcome = "Redis did not answer in time; the event may or may not have been added"
-    else:
+    elif never_sent(exc):
         outcome = "Redis is unreachable; the event was not added"
+    else:  # XADD is atomic, but the answer was lost: it ran, or it never arrived
+        outcome = "Redis did not answer; the event may or may not have been added"
     return PublishFailed(f"Topic {topic!r}: {outcome} ({exc!r})")
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether the command surely never reached Redis: no connection could be made
+    (redis-py words those "... connecting to ..."), or commands queued before it had
+    failed. A connection lost after sending may have run it: Redis closes connections
+    on a restart or ``CLIENT KILL`` after running what they sent."""
+    return isinstance(exc, StoreDown | ConnectionRefusedError) or "connecting to" in str(exc)
 
 
 def _log_refusal(exc: BaseException, url: str, what: str) -> None:
