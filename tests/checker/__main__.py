@@ -36,7 +36,8 @@ def main() -> int:
     failed = 0
     for seed in range(first, first + args.seeds):
         logs = Path(tempfile.mkdtemp(prefix=f"jsonlfn-checker-{seed}-"))
-        result = asyncio.run(run(draw(seed, args.size, args.duration), logs))
+        schedule = draw(seed, args.size, args.duration)
+        result = asyncio.run(run(schedule, logs, lambda line: print(line, file=sys.stderr)))
         print(result.report(), flush=True)
         failed += bool(result.verdict.violations or result.leftovers)
     if args.seeds > 1:

@@ -63,18 +63,25 @@ class Topic:
     def __init__(self, publishes: Iterable[Publish], connections: Iterable[Connection]) -> None:
         self.outcomes: dict[Payload, Publish] = {}
         self.committed: dict[Key, Payload] = {}
+        self.keys: dict[str, Key] = {}  # one key object per id: chains hold millions
         for attempt in publishes:
             self.outcomes[attempt.payload] = attempt
             if attempt.id is not None:
-                self.committed[key(attempt.id)] = attempt.payload
+                self.committed[self.key(attempt.id)] = attempt.payload
         self.ambiguous: dict[Payload, Key] = {}  # the first id each was delivered under
         for connection in connections:
             for event_id, payload in connection.events:
                 sent = self.outcomes.get(payload)
                 if sent is not None and sent.outcome == "ambiguous":
-                    self.ambiguous.setdefault(payload, key(event_id))
+                    self.ambiguous.setdefault(payload, self.key(event_id))
         self.known = sorted({*self.committed, *self.ambiguous.values()})
         self.payloads = {**{k: p for p, k in self.ambiguous.items()}, **self.committed}
+
+    def key(self, event_id: str) -> Key:
+        found = self.keys.get(event_id)
+        if found is None:
+            found = self.keys[event_id] = key(event_id)
+        return found
 
     def between(self, low: Key, high: Key) -> list[Key]:
         """The known events after ``low``, up to ``high``."""
@@ -149,7 +156,7 @@ class Chain:
         violations: list[Violation] = []
         previous = after
         for event_id, payload in connection.events:
-            event_key = key(event_id)
+            event_key = self.topic.key(event_id)
             problem = self.topic.problem(event_key, payload)
             if problem is not None:
                 violations.append(self._at(connection, *problem))
@@ -203,7 +210,9 @@ class Chain:
         if ending.status == 503:
             if self._during_fault(connection):
                 return None
-            return f"503 {ending.type!r} with Redis healthy: bursts are queued, not refused"
+            waited = connection.closed - connection.opened
+            healthy = f"503 {ending.type!r} after {waited:.2f}s with Redis healthy"
+            return f"{healthy}: bursts are queued, not refused"
         return f"{ending.status} {ending.type!r} {ending.detail}".rstrip()
 
     def _during_fault(self, connection: Connection) -> bool:

@@ -26,7 +26,7 @@ import httpx
 import msgspec
 
 from jsonlfn.client import MalformedLine, StreamError, stream
-from tests.checker.record import Connection, Ending, Key, Recording, key
+from tests.checker.record import Connection, Ending, Key, Payload, Recording, key
 
 PATH = "/topics/trades/"
 _PING = b'{"type":"ping"}'
@@ -77,6 +77,9 @@ class Endpoints:
         return rng.choice(sorted(up or usable or [self.idle]))
 
 
+Shared = tuple[tuple[str, Payload], Key]  # an event as recorded, and its key
+
+
 @dataclass
 class Context:
     """What every client of a run shares."""
@@ -85,6 +88,23 @@ class Context:
     endpoints: Endpoints
     recording: Recording
     held: Callable[[str], Awaitable[bool | None]]  # whether Redis still holds an id
+    _lines: dict[bytes, Shared] = field(default_factory=dict)
+    _events: dict[tuple[str, Payload], Shared] = field(default_factory=dict)
+
+    def line(self, line: bytes) -> Shared:
+        """The event a line carries, decoded once per distinct line: every client
+        records the same object (a soak records millions of deliveries)."""
+        found = self._lines.get(line)
+        if found is None:
+            found = self._lines[line] = self.event(_decode(line))
+        return found
+
+    def event(self, line: Line) -> Shared:
+        event = (line.id, (line.data.note, line.data.n))
+        found = self._events.get(event)
+        if found is None:
+            found = self._events[event] = (event, key(line.id))
+        return found
 
 
 class Client:
@@ -121,12 +141,11 @@ class Client:
     async def storm(self, victim: str, target: str, k: int) -> None:
         """Join on ``victim`` (again after a refusal) and stay until it dies, then resume
         on ``target`` and read ``k`` events."""
-        while not self.joined.is_set() and victim not in self.context.endpoints.down:
+        while victim not in self.context.endpoints.down:
             ending, _ = await self.connect(victim, None)
             await self.recover(ending, victim)
-        if self.joined.is_set():
-            ending, _ = await self.connect(victim, None)
-            await self.recover(ending, victim)
+            if self.joined.is_set():
+                break
         await self.read_some(target, k)
 
     async def follow_with_library(self, endpoint: str) -> None:
@@ -199,7 +218,7 @@ class Client:
                 if not line or line == _PING:
                     continue
                 try:
-                    self.receive(connection, _decode(line))
+                    self.receive(connection, self.context.line(line))
                 except msgspec.DecodeError:
                     return Ending("malformed", detail=repr(line[:120]))
                 if stop_after is not None and len(connection.events) >= stop_after:
@@ -214,9 +233,10 @@ class Client:
             held = await self.context.held(connection.after)
         return Ending("status", status, kind, held=held)
 
-    def receive(self, connection: Connection, line: Line) -> None:
-        connection.events.append((line.id, (line.data.note, line.data.n)))
-        self.last, self.last_key = line.id, key(line.id)
+    def receive(self, connection: Connection, shared: Shared) -> None:
+        event, self.last_key = shared
+        connection.events.append(event)
+        self.last = event[0]
 
     def open_connection(self, endpoint: str, after: str | None) -> Connection:
         connection = Connection(self.name, endpoint, after, time.monotonic())
@@ -269,7 +289,7 @@ class _Watcher:
     def receive(self, line: Line) -> None:
         if self.current is None:  # cannot happen: a line comes after its response
             raise RuntimeError("jsonlfn.client.stream yielded a line before a response")
-        self.client.receive(self.current, line)
+        self.client.receive(self.current, self.client.context.event(line))
 
     def end(self, ending: Ending) -> None:
         if self.current is not None:

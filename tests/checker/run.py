@@ -16,7 +16,6 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,66 +24,27 @@ import redis
 import redis.asyncio
 
 from tests.checker import schedule as ops
-from tests.checker.check import Verdict, check
+from tests.checker.check import check
 from tests.checker.clients import Client, Context, Endpoints
 from tests.checker.processes import Deployment
 from tests.checker.record import Key, Window, key
+from tests.checker.result import Result
 from tests.checker.schedule import Schedule
 from tests.streams import TRADES
 
-_STUCK = 30.0  # seconds a probe may take to read its few events while events flow
+_STUCK = 30.0  # seconds a probe (or a storm's joins) may take while events flow
 
 
-@dataclass
-class Result:
-    schedule: Schedule
-    verdict: Verdict
-    ran: list[float]  # when each operation started, from the start
-    coverage: Counter[str]
-    leftovers: list[str]  # process groups that outlived the run (there must be none)
-    seconds: float
-    logs: Path
-
-    def summary(self) -> str:
-        counts = self.verdict.counts
-        published = sum(v for k, v in counts.items() if k.startswith("publish "))
-        endings = ", ".join(
-            f"{k.removeprefix('ending ')} {v}"
-            for k, v in sorted(counts.items())
-            if k.startswith("ending ")
-        )
-        kinds = Counter(v.kind for v in self.verdict.violations)
-        return "\n".join([
-            f"checker seed {self.schedule.seed} ({self.schedule.size}): {len(self.ran)} "
-            f"operations in {self.seconds:.1f}s",
-            f"  published {published}: {counts['publish committed']} committed, "
-            f"{counts['publish ambiguous']} ambiguous ({counts['ambiguous delivered']} delivered), "
-            f"{counts['publish not_added']} not added",
-            f"  {counts['clients']} clients, {counts['connections']} connections "
-            f"({counts['resumes']} resumes), {counts['deliveries']} deliveries checked",
-            f"  endings: {endings}",
-            "  ran: " + ", ".join(f"{k} {v}" for k, v in sorted(self.coverage.items())),
-            f"  violations: {len(self.verdict.violations)} {dict(kinds) if kinds else ''}".rstrip(),
-        ])  # fmt: skip
-
-    def report(self) -> str:
-        lines = [self.summary()]
-        if self.verdict.first is not None:
-            lines += [f"FIRST VIOLATION (seed {self.schedule.seed}): {self.verdict.first}"]
-            lines += [self.schedule.describe(self.ran), f"replay: {self.schedule.replay}"]
-            lines += [f"worker logs: {self.logs}"]
-        if self.leftovers:
-            lines += [f"processes left running: {', '.join(self.leftovers)}"]
-        return "\n".join(lines)
-
-
-async def run(schedule: Schedule, logs: Path) -> Result:
-    """Run ``schedule`` against real processes (their logs go to ``logs``)."""
+async def run(
+    schedule: Schedule, logs: Path, progress: Callable[[str], object] = lambda line: None
+) -> Result:
+    """Run ``schedule`` against real processes (their logs go to ``logs``); ``progress``
+    gets a line as each operation starts."""
     deployment = Deployment(schedule.workers, schedule.publishers, logs)
     started = time.monotonic()
     try:
         await deployment.start()
-        play = Play(schedule, deployment)
+        play = Play(schedule, deployment, progress)
         try:
             await play.run()
         finally:
@@ -103,8 +63,10 @@ async def run(schedule: Schedule, logs: Path) -> Result:
 class Play:
     """Plays a schedule's operations against a deployment, with its clients."""
 
-    def __init__(self, schedule: Schedule, deployment: Deployment) -> None:
-        self.schedule, self.deployment = schedule, deployment
+    def __init__(
+        self, schedule: Schedule, deployment: Deployment, progress: Callable[[str], object]
+    ) -> None:
+        self.schedule, self.deployment, self.progress = schedule, deployment, progress
         self.recording = deployment.recording
         self.endpoints = Endpoints(deployment.urls, idle=schedule.idle)
         timeout = httpx.Timeout(10.0, read=None)  # topics send no pings: wait for events
@@ -127,6 +89,7 @@ class Play:
         for op in self.schedule.ops:
             await asyncio.sleep(start + op.at - time.monotonic())
             self.ran.append(time.monotonic() - start)
+            self.progress(f"{self.ran[-1]:7.2f}s  {op}")
             await self.do(op)
         await self.drain()
 
@@ -173,9 +136,8 @@ class Play:
                 async with asyncio.timeout(_STUCK):
                     await prober.probe(op.k)
             except TimeoutError:
-                stuck = (
-                    f"client {prober.name} got no {op.k} events in {_STUCK} s (last {prober.last})"
-                )
+                got = f"its events in {_STUCK:.0f}s (after {prober.last})"
+                stuck = f"client {prober.name}, a probe, did not get {got} while events flowed"
                 self.recording.problems.append((time.monotonic(), stuck))
             self.coverage["probes on the idle worker"] += 1
 
@@ -186,7 +148,7 @@ class Play:
         ]
         joined = asyncio.gather(*(member.joined.wait() for member in members))
         try:
-            async with asyncio.timeout(60):
+            async with asyncio.timeout(_STUCK):
                 await joined
         except TimeoutError:
             pass  # fewer, then: the summary says how many
@@ -249,12 +211,17 @@ class Play:
 
     async def drain(self) -> None:
         await asyncio.gather(*self.restarting.values())
+        for worker in self.deployment.workers.values():
+            if not worker.running:
+                message = f"{worker.name} exited by itself: see {worker.log_path}"
+                self.recording.problems.append((time.monotonic(), message))
         for name in (ops.BACKGROUND, ops.BURSTS):
             self.deployment.publishers[name].halt()
         for name in (ops.BACKGROUND, ops.BURSTS):
             async with asyncio.timeout(60):
                 await self.deployment.publishers[name].idle()
         await _cancel(self.leaving)
+        self.progress(f"{time.monotonic() - self.recording.epoch:7.2f}s  drain")
         self.recording.live = {client.name for client in self.followers}
         self.recording.final = await self._last_event()
 

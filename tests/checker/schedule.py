@@ -221,6 +221,7 @@ def _soak(rng: random.Random, duration: float) -> list[Op]:
         seconds = rng.uniform(10, 30)
         ops.append(Burst(0.0, BACKGROUND, rate, int(rate * seconds)))
         at += seconds
+    ops.append(Burst(0.0, BACKGROUND, 100, 100 * 3600))  # when faults run late: till the drain
     at = 1.0
     while at < duration:
         ops.append(_at(_soak_op(rng), at))
