@@ -115,6 +115,7 @@ class Client:
         self.last: str | None = None  # the id the next connection resumes with
         self.last_key: Key | None = None
         self.joined = asyncio.Event()  # set at its first 200
+        self.refusals = 0  # 503s in a row
 
     # ---- kinds of client
 
@@ -196,8 +197,10 @@ class Client:
         """Where to go after ``ending``: the same worker after a 503 (a moment later),
         another after a drop or an end; a refusal other than 503 ends the chain."""
         if ending.kind == "status":
-            if ending.status == 503:
-                await asyncio.sleep(self.rng.uniform(0.05, 0.25))
+            if ending.status == 503:  # backing off as jsonlfn.client does, up to 2 s
+                self.refusals += 1
+                backoff = min(2.0, 0.1 * 2 ** (self.refusals - 1))
+                await asyncio.sleep(backoff * self.rng.uniform(0.5, 1.5))
                 return endpoint
             self.last = self.last_key = None  # history gone: reload, start afresh
             return endpoint
@@ -211,6 +214,7 @@ class Client:
         if response.status_code != 200:
             return await self.refused(connection, response)
         self.joined.set()
+        self.refusals = 0
         pending = b""
         async for chunk in response.aiter_raw():
             *lines, pending = (pending + chunk).split(b"\n")

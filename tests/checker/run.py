@@ -139,7 +139,9 @@ class Play:
                 got = f"its events in {_STUCK:.0f}s (after {prober.last})"
                 stuck = f"client {prober.name}, a probe, did not get {got} while events flowed"
                 self.recording.problems.append((time.monotonic(), stuck))
-            self.coverage["probes on the idle worker"] += 1
+                return  # the next would be stuck too
+            finally:
+                self.coverage["probes on the idle worker"] += 1
 
     async def storm(self, op: ops.Storm) -> None:
         members = [self.client("s") for _ in range(op.clients)]
