@@ -121,7 +121,7 @@ def check(recording: Recording, grace: float = GRACE) -> Verdict:
         chain = Chain(topic, client, recording.faults, grace)
         for connection in connections:
             found += chain.take(connection)
-        last[client] = (chain.last, connections[-1].closed)
+        last[client] = (chain.last, connections[-1].closed or connections[-1].opened)
     found += _tails(topic, recording, last)
     found += _publish_errors(recording.publishes)
     found += [Violation(at, "run", "", message) for at, message in recording.problems]

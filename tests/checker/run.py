@@ -30,7 +30,10 @@ from tests.checker.processes import Deployment
 from tests.checker.record import Key, Window, key
 from tests.checker.result import Result
 from tests.checker.schedule import Schedule
-from tests.streams import TRADES
+
+# The topic's Redis stream, as the README documents it ("Each topic is a Redis stream,
+# jsonlfn:{topics}:<name>"), for asking Redis whether a 410's id was really gone.
+TRADES_KEY = "jsonlfn:{topics}:trades"
 
 _STUCK = 30.0  # seconds a probe (or a storm's joins) may take while events flow
 
@@ -191,7 +194,7 @@ class Play:
     async def held(self, event_id: str) -> bool | None:
         try:
             async with asyncio.timeout(2):
-                return bool(await self.redis.xrange(TRADES.key, event_id, event_id))
+                return bool(await self.redis.xrange(TRADES_KEY, event_id, event_id))
         except (redis.RedisError, OSError, TimeoutError):
             return None
 
@@ -222,7 +225,7 @@ class Play:
         for name in (ops.BACKGROUND, ops.BURSTS):
             async with asyncio.timeout(60):
                 await self.deployment.publishers[name].idle()
-        await _cancel(self.leaving)
+        self._crashed(await _cancel(self.leaving))
         self.progress(f"{time.monotonic() - self.recording.epoch:7.2f}s  drain")
         self.recording.live = {client.name for client in self.followers}
         self.recording.final = await self._last_event()
@@ -246,8 +249,12 @@ class Play:
             await asyncio.sleep(0.02)
         return False
 
+    def _crashed(self, errors: list[str]) -> None:
+        for error in errors:  # a client that raised: the harness's own defect, said so
+            self.recording.problems.append((time.monotonic(), f"a client raised {error}"))
+
     async def close(self) -> None:
-        await _cancel(self.leaving | self.following)
+        self._crashed(await _cancel(self.leaving | self.following))
         for task in self.restarting.values():
             task.cancel()
         await asyncio.gather(*self.restarting.values(), return_exceptions=True)
@@ -255,8 +262,10 @@ class Play:
         await self.redis.aclose()
 
 
-async def _cancel(tasks: set[asyncio.Task[None]]) -> None:
+async def _cancel(tasks: set[asyncio.Task[None]]) -> list[str]:
+    """Cancel ``tasks``; what those that had failed by themselves raised."""
     tasks = set(tasks)
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    ended = await asyncio.gather(*tasks, return_exceptions=True)
+    return [repr(e) for e in ended if isinstance(e, Exception)]
