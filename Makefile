@@ -58,9 +58,14 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.loop
 
 ## make soak: 5000 idle streams with pings for 60 s, then 10,000 connect/read/leave
-## cycles at concurrency 200, against one uvicorn worker (tests/soak.py); by hand.
+## cycles at concurrency 200, against one uvicorn worker (tests/soak.py); then the
+## topics' exactly-once checker on a 300 s schedule of faults drawn from a random seed
+## (python -m tests.checker --size soak; SEED=N replays one), which prints how many
+## operations and deliveries it checked; by hand.
+SEED ?=
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak
+	$(BIN)/python -m tests.checker --size soak $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf .venv .venv-newest .pytest_cache .mypy_cache .ruff_cache *.egg-info .ci/node/node_modules

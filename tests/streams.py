@@ -533,7 +533,9 @@ class Trade(msgspec.Struct, frozen=True):
     note: str = ""
 
 
-TRADES = Topic("trades", model=Trade, maxlen=1000)
+# 20,000: a minute of history at the checker's rates (tests/checker/), so that a slow
+# resume in a storm is checked for gaps rather than ended by a 410 for trimmed history.
+TRADES = Topic("trades", model=Trade, maxlen=20_000)
 
 
 @registry.get("topics/trades/")
