@@ -54,6 +54,7 @@ def transcript(block: str) -> list[tuple[str, list[str]]]:
     ("command", "expected"),
     [step for kind, code, _ in BLOCKS if kind == "console" for step in transcript(code)],
 )
+@pytest.mark.timeout(300)  # the README's `schemathesis run` fuzzes the whole demo (35-50 s)
 def test_console_transcript(
     demo_server: int, command: str, expected: list[str], tmp_path: Path
 ) -> None:

@@ -91,6 +91,8 @@ def build_document(info: Info, operations: Sequence[Operation]) -> dict[str, Any
         item["parameters"] = parameters + item.get("parameters", [])
         if not item["parameters"]:
             del item["parameters"]
+        if parameters:  # a value its converter refuses resolves to no route at all
+            item["responses"]["404"] = _NO_SUCH_PATH
         paths.setdefault(path, {})[op.method.lower()] = item
     document: dict[str, Any] = {"openapi": "3.2.0", "info": _info(info)}
     document["servers"] = [{"url": url} for url in info.servers or ("/",)]
@@ -118,6 +120,12 @@ def _info(info: Info) -> dict[str, Any]:
     if info.license:
         found["license"] = info.license
     return found
+
+
+_NO_SUCH_PATH = {
+    "description": "No such path: a path parameter its converter refuses (`<int:...>` "
+    "takes digits only) matches no route; Django answers with its own 404 page"
+}
 
 
 def _path(route: str) -> tuple[str, list[dict[str, Any]]]:
