@@ -48,9 +48,12 @@ async def read(url: str, n: int, **options: object) -> list[Event[Trade]]:
     return found
 
 
-async def publish_when_joined(items: list[Trade], delay: float = 0.7) -> list[str]:
-    """Publish once the reader has joined (the stream's headers come at PRIME_TIMEOUT)."""
-    await asyncio.sleep(delay)
+async def publish_when_joined(items: list[Trade]) -> list[str]:
+    """Publish once the reader's stream has joined the topic (the live server runs in
+    this process, so its subscribers are counted here)."""
+    async with asyncio.timeout(30):
+        while TRADES.subscribers() < 1:  # noqa: ASYNC110 - a join sets no event
+            await asyncio.sleep(0.01)
     return [await asyncio.to_thread(TRADES.publish_sync, item) for item in items]
 
 
