@@ -3,6 +3,7 @@ shutdown and HEAD."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import orjson
 import pytest
 from django.test import override_settings
 
+from jsonlfn._stream._capacity import admitted
 from jsonlfn._stream._shutdown import LIVE
 from tests.conftest import ROOT, LiveServer, wait_for_port
 from tests.tracker import tracker
@@ -194,17 +196,23 @@ def test_sigterm_stops_uvicorn_and_closes_open_streams(tmp_path: Path, app: str)
         sock.close()
 
 
-def test_stream_cap_answers_503_with_retry_after(live_server: LiveServer) -> None:
+def test_stream_cap_answers_503_with_retry_after(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
     assert not [task for task in LIVE if task.done()]  # no stream left counted after its end
     with override_settings(JSONLFN={"MAX_STREAMS": 2, "RETRY_AFTER": 7, "PRIME_TIMEOUT": 0.5}):
         held = [StreamReader(open_request(live_server.port, "/idle/?label=cap")) for _ in range(2)]
         assert [reader.next_line() for reader in held] == [TICK0] * 2
-        refused = fetch(live_server.port, "/count/?n=1")
+        with caplog.at_level(logging.WARNING, logger="jsonlfn"):
+            refused = fetch(live_server.port, "/count/?n=1")
         assert refused.status == 503
         assert refused.headers["retry-after"] == "7"
         assert orjson.loads(refused.body)["detail"][0]["type"] == "overloaded"
+        assert "refused a stream: MAX_STREAMS=2 streams are open here" in caplog.text
         held.pop().sock.close()
-        time.sleep(0.3)  # the closed stream leaves the count
+        deadline = time.monotonic() + 30
+        while admitted() > 1 and time.monotonic() < deadline:  # the closed stream leaves
+            time.sleep(0.01)
         assert fetch(live_server.port, "/count/?n=1").body == TICK0
     for reader in held:
         reader.sock.close()

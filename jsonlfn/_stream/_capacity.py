@@ -7,9 +7,12 @@ that leaves while the function primes, a response whose body was never sent.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from jsonlfn._errors import Unavailable
+
+logger = logging.getLogger("jsonlfn")
 
 _lock = threading.Lock()  # WSGI requests and test servers run loops in other threads
 _admitted = [0]
@@ -33,9 +36,12 @@ class Slot:
 def admit(limit: int | None, retry_after: int) -> Slot:
     """A slot for one more stream; ``Unavailable`` (503) when ``limit`` are admitted."""
     with _lock:
-        if limit is not None and _admitted[0] >= limit:
-            raise Unavailable(retry_after)
-        _admitted[0] += 1
+        full = limit is not None and _admitted[0] >= limit
+        if not full:
+            _admitted[0] += 1
+    if full:  # logged outside the lock: a handler may be slow
+        logger.warning("jsonlfn: refused a stream: MAX_STREAMS=%s streams are open here", limit)
+        raise Unavailable(retry_after)
     return Slot()
 
 
