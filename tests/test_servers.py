@@ -181,3 +181,16 @@ def test_server_sent_events_arrive_whole_as_they_are_produced(server: ServerProc
     response = fetch(server.port, "/sse/ticks/?fail_first=true", sse)
     assert response.status == 404
     assert orjson.loads(response.body)["detail"][0]["msg"] == "no such ticks"
+
+
+@pytest.mark.parametrize(
+    "name", ["TimeoutError", "ConnectionRefusedError", "FileNotFoundError", "ExceptionGroup"]
+)
+def test_a_failure_before_the_first_item_gets_an_answer(server: ServerProcess, name: str) -> None:
+    """An ``OSError`` kind (or a group) from the function before its first item is a
+    500 (JSON on the direct path), never a server's own answer or a hang (daphne's was);
+    ``tests/test_failures.py`` checks what is logged."""
+    response = fetch(server.port, f"/failing/?at=first&raise={name}")
+    assert response.status == 500
+    if server.name.endswith("direct"):
+        assert orjson.loads(response.body)["detail"][0]["type"] == "server_error"

@@ -14,12 +14,14 @@ view runs (bounded here by ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413 without reading 
 rest), ``ALLOWED_HOSTS`` (400), the script prefix from
 ``root_path``/``FORCE_SCRIPT_NAME``, ``request.resolver_match``, a
 ``ThreadSensitiveContext`` per request, the request signals (see ``_lifecycle``),
-cancelling the stream when the client leaves.
+cancelling the stream when the client leaves, a logged answer for every failure (4xx
+and 5xx to ``django.request``; only the client's own disconnect is silent).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from io import BytesIO
@@ -29,7 +31,9 @@ from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.http import HttpResponseBase
 from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
+from django.utils.log import log_response
 
 from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, RequestTimeout
 from jsonlfn._http import _lifecycle
@@ -42,7 +46,7 @@ from jsonlfn._http._send import (
     send_stream,
     stream_start,
 )
-from jsonlfn._http._view import Methods, open_stream
+from jsonlfn._http._view import Methods, Opened, open_stream
 from jsonlfn._settings import conf
 from jsonlfn._stream._sendtimer import TIMED_OUT
 
@@ -122,7 +126,8 @@ async def _serve(
         try:
             body = await _read_body(scope, receive)
         except HttpError as exc:
-            await send_response(exc.response(), send)
+            with contextlib.suppress(OSError):  # the client left
+                await _answer(exc.response(), None, send, scope["path"])
             return
         if body is None:
             return  # the client left before its body arrived
@@ -148,20 +153,18 @@ async def _respond(
     task = asyncio.current_task()
     assert task is not None
     watch = _ClientWatch(receive, task)
-    started = False
     try:
-        try:
-            _check_host(request)
-            if chain is not None:
-                started = True  # the chain answers every error itself
-                await _through(chain, request, send, watch.stop)
-                return
-            endpoint = methods.pick(request.method)
-            opened = await open_stream(endpoint, request, match.kwargs, asgi=True)
-        except HttpError as exc:
-            await send_response(exc.response(), send)
+        refused = _refused_host(request)
+        if refused is not None:
+            await _answer(refused, request, send)
             return
-        started = True
+        if chain is not None:  # the chain answers every failure itself, as Django's does
+            await _through(chain, request, send, watch.stop)
+            return
+        opened = await _opened(request, match, methods)
+        if isinstance(opened, HttpResponseBase):
+            await _answer(opened, request, send)
+            return
         http11 = request.scope.get("http_version") == "1.1"
         start = stream_start(opened.headers, http11)
         await send_stream(start, opened.lines, opened.ended, send, watch.stop)
@@ -171,13 +174,42 @@ async def _respond(
         if not (watch.left or stalled) or task.uncancel():
             raise  # cancelled by the server, not because the client left or stalled
     except OSError:
-        pass  # the client left during a send (servers raise OSError subclasses)
-    except Exception as exc:  # a bug in the stream function (or jsonlfn): log, then 500
-        answer = await _lifecycle.server_error(request, exc)
-        if not started:
-            await send_response(answer, send)
+        pass  # only sends are left in here: the client left (servers raise OSError kinds)
+    except Exception as exc:  # a bug of jsonlfn's, or a server's, once the headers left
+        await _lifecycle.server_error(request, exc)
     finally:
         watch.stop()
+
+
+async def _opened(
+    request: ASGIRequest, match: ResolverMatch, methods: Methods
+) -> Opened | HttpResponseBase:
+    """The primed stream, or the answer instead: the mapped 4xx, or a logged 500 for
+    anything else the stream raised while opening (``OSError`` kinds included:
+    ``TimeoutError``, ``ConnectionRefusedError``... are the function's, not the client's)."""
+    try:
+        endpoint = methods.pick(request.method)
+        return await open_stream(endpoint, request, match.kwargs, asgi=True)
+    except HttpError as exc:
+        return exc.response()
+    except Exception as exc:
+        return await _lifecycle.server_error(request, exc)
+
+
+async def _answer(
+    response: HttpResponseBase, request: ASGIRequest | None, send: Send, path: str = ""
+) -> None:
+    """Send an answer other than the stream, logged to ``django.request`` when it is
+    4xx/5xx, as Django's handler logs every such response (once)."""
+    if response.status_code >= 400:
+        log_response(
+            "%s: %s",
+            response.reason_phrase,
+            request.path if request is not None else path,
+            response=response,  # type: ignore[arg-type]  # any response, in Django
+            request=request,
+        )
+    await send_response(response, send)
 
 
 async def _through(
@@ -194,21 +226,23 @@ async def _through(
             return
         if stream is not None and response is not stream and stream.opened.lines is not None:
             await stream.opened.lines.aclose()  # answered without it: the function ends now
-        await send_response(response, send)  # a middleware's own answer, or wrapped content
+        await _answer(response, request, send)  # a middleware's own answer, or wrapped content
     finally:
         stream = opened_stream(request)
         if stream is not None and stream.opened.lines is not None:
             await stream.opened.lines.aclose()  # a no-op once the stream was sent
 
 
-def _check_host(request: ASGIRequest) -> None:
+def _refused_host(request: ASGIRequest) -> HttpResponseBase | None:
+    """The 400 for a ``Host`` outside ``ALLOWED_HOSTS`` (logged as Django logs it)."""
     try:
         request.get_host()
     except DisallowedHost as exc:
         logging.getLogger("django.security.DisallowedHost").error(
             str(exc), extra={"status_code": 400, "request": request}
         )
-        raise BadRequest("Invalid Host header", loc=["headers", "Host"]) from None
+        return BadRequest("Invalid Host header", loc=["headers", "Host"]).response()
+    return None
 
 
 async def _read_body(scope: Scope, receive: Receive) -> bytes | None:

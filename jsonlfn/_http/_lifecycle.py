@@ -18,7 +18,7 @@ request's thread, which costs a hop per request while one is connected).
 
 An exception nothing handled is logged to ``django.request`` as Django logs it, and
 ``got_request_exception`` is sent, so error reporters hear of it; the answer is the
-JSON 500.
+JSON 500. Every other 4xx/5xx answer is logged there too, as Django's handler logs it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from django.http import HttpRequest, HttpResponse
 from jsonlfn._errors import ServerError
 
 _REPLACED = (reset_queries, close_old_connections)  # done by close_connections instead
-_IN_LOOP = (close_caches, reset_urlconf)  # no thread affinity, no I/O to speak of
 SENDER = ASGIHandler  # receivers filtering on Django's handler still hear the direct path
 
 logger = logging.getLogger("django.request")  # where Django's handler logs 500s
@@ -100,6 +99,9 @@ def close_connections() -> None:
         connection.close()
 
 
+_IN_LOOP = (close_caches, reset_urlconf)  # no thread affinity, no I/O to speak of
+
+
 async def server_error(request: HttpRequest, exc: BaseException) -> HttpResponse:
     """Log ``exc`` as Django's handler does, tell error reporters, return the JSON 500."""
     logger.error(
@@ -109,4 +111,6 @@ async def server_error(request: HttpRequest, exc: BaseException) -> HttpResponse
         extra={"status_code": 500, "request": request},
     )
     await got_request_exception.asend(sender=None, request=request)
-    return ServerError(exc, debug=settings.DEBUG).response()
+    response = ServerError(exc, debug=settings.DEBUG).response()
+    response._has_been_logged = True  # type: ignore[attr-defined]  # Django's mark: logged once
+    return response

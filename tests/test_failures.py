@@ -1,0 +1,146 @@
+"""Failures before the first item, on both serving paths, over real sockets: whatever
+raises, wherever it raises, Django's handler and ``registry.asgi()`` answer alike (the
+status, the kind of body, what is logged, ``got_request_exception``); a middleware
+that edits ``view_kwargs`` or raises after the view leaves nothing behind for the next
+request."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import got_request_exception
+from django.test import override_settings
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from jsonlfn.testing import LiveServer
+from tests import failing
+from tests.wire import RawResponse, fetch
+
+LOGGERS = ("django.request", "django.security", "jsonlfn")
+_numbers = itertools.count()
+
+
+class Heard(logging.Handler):
+    """The records of ``LOGGERS`` and the ``got_request_exception`` signals, per path."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.signals = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def heard(self, **_: Any) -> None:
+        self.signals += 1
+
+    def take(self) -> tuple[list[tuple[str, int]], bool, int]:
+        found = [(r.name, r.levelno) for r in self.records]
+        traced = any(r.exc_info for r in self.records if r.name == "django.request")
+        signals, self.records, self.signals = self.signals, [], 0
+        return found, traced, signals
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, LiveServer]]:
+    """Django's handler without and with the raising middleware, and the direct path
+    (its chain follows ``MIDDLEWARE`` as it changes)."""
+    with override_settings(MIDDLEWARE=failing.HOOKED):
+        hooked = LiveServer(ASGIHandler())
+    found = {
+        "django": LiveServer(ASGIHandler()),
+        "django-hooked": hooked,
+        "direct": LiveServer(failing.registry.asgi(ASGIHandler())),
+    }
+    for server in found.values():
+        server.start()
+    yield found
+    for server in found.values():
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def heard() -> Iterator[Heard]:
+    handler = Heard()
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
+    got_request_exception.connect(handler.heard)
+    yield handler
+    got_request_exception.disconnect(handler.heard)
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
+def answer(server: LiveServer, at: str, name: str) -> tuple[int, str, bytes]:
+    number = next(_numbers)
+    response = fetch(server.port, f"/failing/?at={at}&raise={name}&n={number}")
+    return response.status, kind(response), response.body
+
+
+def kind(response: RawResponse) -> str:
+    media = response.headers.get("content-type", "").split(";")[0]
+    return {"application/json": "json", "text/html": "html", "application/jsonl": "jsonl"}.get(
+        media, media
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    name=st.sampled_from(sorted(failing.EXCEPTIONS)),
+    at=st.sampled_from(failing.STREAM_POINTS + failing.MIDDLEWARE_POINTS),
+    hooked=st.booleans(),
+)
+def test_both_paths_answer_every_failure_alike(
+    servers: dict[str, LiveServer], heard: Heard, name: str, at: str, hooked: bool
+) -> None:
+    """Any exception, before the first item or at the priming timeout, with or without
+    middleware: the same status, body kind and records on both paths; a 4xx or 5xx is
+    one ``django.request`` record (a 500's with its traceback and the signal sent), a
+    failure after the headers one record of jsonlfn's; the direct path answers JSON
+    where jsonlfn handles the failure, as Django's path answers with ``handler500``."""
+    hooked = hooked or at in failing.MIDDLEWARE_POINTS
+    # A sync hook's StopIteration cannot be set on asgiref's future: Django's own path
+    # never answers then (nor could any path running Django's middleware).
+    assume(not (name == "StopIteration" and at in failing.MIDDLEWARE_POINTS))
+    django = servers["django-hooked" if hooked else "django"]
+    with override_settings(MIDDLEWARE=failing.HOOKED) if hooked else contextlib.nullcontext():
+        by_django, logged_django = answer(django, at, name), heard.take()
+        by_direct, logged_direct = answer(servers["direct"], at, name), heard.take()
+    status, body_kind, _ = by_direct
+    assert status == by_django[0]
+    assert logged_direct == logged_django
+    records, traced, signals = logged_direct
+    assert records, "nothing logged"
+    ours = [record for record in records if not record[0].startswith("django.security")]
+    assert len(ours) <= 1, records  # one record of each answer (and Django's security one)
+    if status >= 400 and ours:
+        assert ours[0][0] == "django.request"
+    if status == 500:
+        assert (traced, signals) == (True, 1)
+    handled_by_jsonlfn = at in failing.STREAM_POINTS and status == 500
+    if handled_by_jsonlfn:  # README: JSON on the direct path, handler500 on Django's
+        assert (body_kind, by_django[1]) == ("json", "html")
+    else:
+        assert body_kind == by_django[1]
+    if at == "late":
+        assert (status, body_kind, by_direct[2]) == (200, "jsonl", b"")
+
+
+@pytest.mark.parametrize("name", ["TimeoutError", "ConnectionRefusedError", "PublishFailed"])
+def test_an_oserror_before_the_first_item_is_a_logged_json_500(
+    servers: dict[str, LiveServer], heard: Heard, name: str
+) -> None:
+    """The issue's case: ``MIDDLEWARE = []`` and an ``OSError`` kind from the function
+    (``asyncio.timeout``, a refused connection, a topic's store): not a client that left."""
+    status, body_kind, _ = answer(servers["direct"], "first", name)
+    assert (status, body_kind) == (500, "json")
+    records, traced, signals = heard.take()
+    assert (records, traced, signals) == ([("django.request", logging.ERROR)], True, 1)
