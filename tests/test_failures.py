@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from jsonlfn.testing import LiveServer
 from tests import failing
-from tests.wire import RawResponse, fetch
+from tests.wire import RawResponse, fetch, open_request
 
 LOGGERS = ("django.request", "django.security", "jsonlfn")
 _numbers = itertools.count()
@@ -144,3 +144,26 @@ def test_an_oserror_before_the_first_item_is_a_logged_json_500(
     assert (status, body_kind) == (500, "json")
     records, traced, signals = heard.take()
     assert (records, traced, signals) == ([("django.request", logging.ERROR)], True, 1)
+
+
+@pytest.mark.parametrize("path", ["django", "direct"])
+def test_a_stream_answer_to_connection_close_never_says_keep_alive(
+    servers: dict[str, LiveServer], path: str
+) -> None:
+    head = stream_head(servers[path].port, "/kwargs/1/", {"Connection": "close"})
+    assert b"keep-alive" not in head.lower()
+    assert b"connection: keep-alive" in stream_head(servers[path].port, "/kwargs/1/").lower()
+
+
+def stream_head(port: int, path: str, headers: dict[str, str] | None = None) -> bytes:
+    """The raw head of a stream answer (every header line, duplicates kept)."""
+    with contextlib.closing(open_request(port, path, headers)) as sock:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head = data.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return head

@@ -194,3 +194,12 @@ def test_a_failure_before_the_first_item_gets_an_answer(server: ServerProcess, n
     assert response.status == 500
     if server.name.endswith("direct"):
         assert orjson.loads(response.body)["detail"][0]["type"] == "server_error"
+
+
+def test_a_stream_answer_to_connection_close_never_says_keep_alive(server: ServerProcess) -> None:
+    with closing(open_request(server.port, "/count/?n=1", {"Connection": "close"})) as sock:
+        head = b""
+        while b"\r\n\r\n" not in head and (chunk := sock.recv(65536)):
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"keep-alive" not in head.partition(b"\r\n\r\n")[0].lower()

@@ -38,6 +38,7 @@ from django.utils.log import log_response
 from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, RequestTimeout
 from jsonlfn._http import _lifecycle
 from jsonlfn._http._middleware import Chain, Chains, opened_stream
+from jsonlfn._http._response import keep_alive
 from jsonlfn._http._send import (
     Message,
     Send,
@@ -165,8 +166,7 @@ async def _respond(
         if isinstance(opened, HttpResponseBase):
             await _answer(opened, request, send)
             return
-        http11 = request.scope.get("http_version") == "1.1"
-        start = stream_start(opened.headers, http11)
+        start = stream_start(opened.headers, keep_alive(request.scope))
         await send_stream(start, opened.lines, opened.ended, send, watch.stop)
     except asyncio.CancelledError:
         stalled = task in TIMED_OUT

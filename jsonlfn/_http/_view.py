@@ -28,7 +28,7 @@ from jsonlfn._errors import (
 )
 from jsonlfn._http._negotiation import JSONL_TYPES, SSE_TYPE, SSE_TYPES, accepts_gzip, negotiate
 from jsonlfn._http._params import Parser, build_parsers, parse_components
-from jsonlfn._http._response import Headers, JsonlResponse, stream_headers
+from jsonlfn._http._response import Headers, JsonlResponse, keep_alive, stream_headers
 from jsonlfn._settings import conf
 from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import RESUME_KEYWORD, PingOptions, Spec, describe, get_spec
@@ -176,7 +176,7 @@ async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) 
         opened = await open_stream(endpoint, request, path, asgi=asgi)
     except HttpError as exc:
         return exc.response()
-    http11 = asgi and getattr(request, "scope", {}).get("http_version") == "1.1"
+    http11 = asgi and keep_alive(request.scope)  # type: ignore[attr-defined]
     if opened.lines is None:
         return JsonlResponse(_nothing(), headers=opened.headers, http11=http11)
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
