@@ -147,6 +147,25 @@ def test_an_oserror_before_the_first_item_is_a_logged_json_500(
 
 
 @pytest.mark.parametrize("path", ["django", "direct"])
+def test_each_request_gets_its_own_view_kwargs(
+    servers: dict[str, LiveServer], heard: Heard, path: str
+) -> None:
+    """A ``process_view`` hook that edits ``view_kwargs`` edits them for its request
+    only: Django passes the view what the hook left, and the next request to the same
+    path has its own."""
+    server = servers["django-hooked" if path == "django" else "direct"]
+    with override_settings(MIDDLEWARE=failing.HOOKED):
+        edited = fetch(server.port, "/kwargs/7/", {"X-Kwargs": "set"})
+        assert (edited.status, edited.body) == (200, b'{"org":999}\n')
+        assert fetch(server.port, "/kwargs/7/").body == b'{"org":7}\n'
+        popped = fetch(server.port, "/kwargs/8/", {"X-Kwargs": "pop"})
+        assert popped.status == 500  # the view misses its argument, on both paths
+        after = fetch(server.port, "/kwargs/8/")
+        assert (after.status, after.body) == (200, b'{"org":8}\n')
+    heard.take()
+
+
+@pytest.mark.parametrize("path", ["django", "direct"])
 def test_a_stream_answer_to_connection_close_never_says_keep_alive(
     servers: dict[str, LiveServer], path: str
 ) -> None:
