@@ -7,8 +7,10 @@ request."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from django.test import override_settings
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from jsonlfn._stream._capacity import admitted
 from jsonlfn.testing import LiveServer
 from tests import failing
 from tests.wire import RawResponse, fetch, open_request
@@ -163,6 +166,34 @@ def test_each_request_gets_its_own_view_kwargs(
         after = fetch(server.port, "/kwargs/8/")
         assert (after.status, after.body) == (200, b'{"org":8}\n')
     heard.take()
+
+
+@pytest.mark.parametrize("path", ["django", "direct"])
+def test_a_middleware_raising_after_the_view_ends_the_stream_at_once(
+    servers: dict[str, LiveServer], heard: Heard, path: str
+) -> None:
+    """The primed stream's Task ends and its ``MAX_STREAMS`` slot is free once the 500
+    went out, without the garbage collector (off here)."""
+    server = servers["django-hooked" if path == "django" else "direct"]
+    before, first = admitted(), next(_numbers) + 1
+    gc.disable()
+    try:
+        with override_settings(MIDDLEWARE=failing.HOOKED):
+            for _ in range(5):
+                assert answer(server, "after", "RuntimeError")[0] == 500
+        mine = set(range(first, next(_numbers)))
+
+        def open_() -> bool:
+            return bool(mine & failing.running) or admitted() > before
+
+        deadline = time.monotonic() + 10  # generous: it happens as each request ends
+        while open_() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not mine & failing.running, "stream functions still running"
+        assert admitted() == before
+    finally:
+        gc.enable()
+        heard.take()
 
 
 @pytest.mark.parametrize("path", ["django", "direct"])

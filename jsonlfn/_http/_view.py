@@ -26,6 +26,7 @@ from jsonlfn._errors import (
     SpecError,
     from_django,
 )
+from jsonlfn._http import _lifecycle
 from jsonlfn._http._negotiation import JSONL_TYPES, SSE_TYPE, SSE_TYPES, accepts_gzip, negotiate
 from jsonlfn._http._params import Parser, build_parsers, parse_components
 from jsonlfn._http._response import Headers, JsonlResponse, keep_alive, stream_headers
@@ -188,6 +189,7 @@ async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) 
         finally:
             await opened.lines.aclose()  # whatever happened, the function has ended
         return JsonlResponse(lines, headers=opened.headers, http11=False)
+    _lifecycle.end_with_request(opened.lines)
     return JsonlResponse(opened.lines, headers=opened.headers, http11=http11)
 
 
