@@ -18,7 +18,7 @@ import pytest
 from django.core.handlers.asgi import ASGIHandler
 from django.core.signals import got_request_exception
 from django.test import override_settings
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from jsonlfn._stream._capacity import admitted
@@ -96,6 +96,9 @@ def kind(response: RawResponse) -> str:
 
 
 @settings(max_examples=120, deadline=None)
+@example(name="TimeoutError", at="first", hooked=False)  # the issue's: swallowed on main
+@example(name="SuspiciousOperation", at="params", hooked=False)  # logged twice on main
+@example(name="Http404", at="auth", hooked=True)  # logged on Django's path only on main
 @given(
     name=st.sampled_from(sorted(failing.EXCEPTIONS)),
     at=st.sampled_from(failing.STREAM_POINTS + failing.MIDDLEWARE_POINTS),
@@ -121,11 +124,9 @@ def test_both_paths_answer_every_failure_alike(
     assert status == by_django[0]
     assert logged_direct == logged_django
     records, traced, signals = logged_direct
-    assert records, "nothing logged"
-    ours = [record for record in records if not record[0].startswith("django.security")]
-    assert len(ours) <= 1, records  # one record of each answer (and Django's security one)
-    if status >= 400 and ours:
-        assert ours[0][0] == "django.request"
+    assert len(records) == 1, records  # one record of each answer, never none
+    if status >= 400:
+        assert records[0][0].startswith(("django.request", "django.security"))
     if status == 500:
         assert (traced, signals) == (True, 1)
     handled_by_jsonlfn = at in failing.STREAM_POINTS and status == 500

@@ -262,7 +262,9 @@ def _refused_host(request: ASGIRequest) -> HttpResponseBase | None:
         logging.getLogger("django.security.DisallowedHost").error(
             str(exc), extra={"status_code": 400, "request": request}
         )
-        return BadRequest("Invalid Host header", loc=["headers", "Host"]).response()
+        error = BadRequest("Invalid Host header", loc=["headers", "Host"])
+        error._logged = True  # one record, as Django's handler logs it
+        return error.response()
     return None
 
 
