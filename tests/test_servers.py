@@ -184,16 +184,30 @@ def test_server_sent_events_arrive_whole_as_they_are_produced(server: ServerProc
 
 
 @pytest.mark.parametrize(
-    "name", ["TimeoutError", "ConnectionRefusedError", "FileNotFoundError", "ExceptionGroup"]
+    ("at", "name", "status"),
+    [
+        ("first", "TimeoutError", 500),
+        ("first", "ConnectionRefusedError", 500),
+        ("first", "FileNotFoundError", 500),
+        ("first", "ExceptionGroup", 500),
+        ("auth", "PermissionError", 500),
+        ("params", "BlockingIOError", 500),
+        ("first", "Http404", 404),
+        ("late", "BrokenPipeError", 200),  # after the headers: the stream just ends
+    ],
 )
-def test_a_failure_before_the_first_item_gets_an_answer(server: ServerProcess, name: str) -> None:
-    """An ``OSError`` kind (or a group) from the function before its first item is a
-    500 (JSON on the direct path), never a server's own answer or a hang (daphne's was);
+def test_a_failure_before_the_first_item_gets_an_answer(
+    server: ServerProcess, at: str, name: str, status: int
+) -> None:
+    """An ``OSError`` kind (or a group) from the stream before its first item is a 500
+    (JSON on the direct path), never a server's own answer or a hang (daphne's was);
     ``tests/test_failures.py`` checks what is logged."""
-    response = fetch(server.port, f"/failing/?at=first&raise={name}")
-    assert response.status == 500
-    if server.name.endswith("direct"):
-        assert orjson.loads(response.body)["detail"][0]["type"] == "server_error"
+    response = fetch(server.port, f"/failing/?at={at}&raise={name}")
+    assert response.status == status
+    if status != 200 and server.name.endswith("direct"):
+        assert orjson.loads(response.body)["detail"][0]["type"] in ("server_error", "not_found")
+    if status == 200:
+        assert response.body == b""
 
 
 def test_a_stream_answer_to_connection_close_never_says_keep_alive(server: ServerProcess) -> None:
