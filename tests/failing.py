@@ -124,7 +124,8 @@ async def kwargs(request: Any, org: int) -> AsyncIterator[dict[str, int]]:
 
 class Raising(MiddlewareMixin):
     """Every hook raises when the query asks for it there; ``process_view`` also edits
-    ``view_kwargs`` when the request has ``X-Kwargs: set`` (org 999) or ``pop``."""
+    ``view_kwargs`` as the request's ``X-Kwargs`` says: ``set`` (org 999), ``set:<n>``,
+    ``pop``, ``clear``, ``add:<name>`` (a keyword the view does not take)."""
 
     def process_request(self, request: HttpRequest) -> None:
         _raise(request, "request")
@@ -132,11 +133,15 @@ class Raising(MiddlewareMixin):
     def process_view(
         self, request: HttpRequest, view: object, args: object, kwargs: dict[str, Any]
     ) -> None:
-        edit = request.headers.get("X-Kwargs")
+        edit, _, value = request.headers.get("X-Kwargs", "").partition(":")
         if edit == "set":
-            kwargs["org"] = 999
+            kwargs["org"] = int(value or 999)
         elif edit == "pop":
             kwargs.pop("org", None)
+        elif edit == "clear":
+            kwargs.clear()
+        elif edit == "add":
+            kwargs[value] = 1
         _raise(request, "view")
 
     def process_response(

@@ -169,6 +169,34 @@ def test_each_request_gets_its_own_view_kwargs(
     heard.take()
 
 
+PAIR = ("django-hooked", "direct")  # the two paths, with the raising middleware
+EDITS = st.one_of(
+    st.none(),
+    st.sampled_from(["pop", "clear", "add:extra", "add:org2"]),
+    st.integers(-(10**6), 10**6).map(lambda n: f"set:{n}"),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(requests=st.lists(st.tuples(st.integers(1, 3), EDITS), min_size=2, max_size=8))
+def test_hook_edited_kwargs_are_the_same_answers_on_both_paths(
+    servers: dict[str, LiveServer], heard: Heard, requests: list[tuple[int, str | None]]
+) -> None:
+    """Any sequence of requests to a few paths, each hook edit or none: both paths give
+    each request the same answer, and one without an edit always its own ``org``."""
+    with override_settings(MIDDLEWARE=failing.HOOKED):
+        for org, edit in requests:
+            headers = {} if edit is None else {"X-Kwargs": edit}
+            answers = [fetch(servers[name].port, f"/kwargs/{org}/", headers) for name in PAIR]
+            by_path = [(response.status, response.body) for response in answers]
+            assert by_path[0][0] == by_path[1][0], (org, edit)
+            if by_path[1][0] == 200:  # a 500's body is handler500's on Django's path
+                assert by_path[0] == by_path[1], (org, edit)
+            if edit is None:
+                assert by_path[1] == (200, b'{"org":%d}\n' % org)
+    heard.take()
+
+
 @pytest.mark.parametrize("path", ["django", "direct"])
 def test_a_middleware_raising_after_the_view_ends_the_stream_at_once(
     servers: dict[str, LiveServer], heard: Heard, path: str
