@@ -33,12 +33,13 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
 from django.http import HttpResponseBase
-from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
+from django.urls import ResolverMatch, set_script_prefix
 from django.utils.log import log_response
 
 from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, RequestTimeout
 from jsonlfn._http import _lifecycle
 from jsonlfn._http._middleware import Chain, Chains, opened_stream
+from jsonlfn._http._resolutions import Resolutions
 from jsonlfn._http._response import keep_alive
 from jsonlfn._http._send import (
     Message,
@@ -49,6 +50,7 @@ from jsonlfn._http._send import (
     stream_start,
 )
 from jsonlfn._http._view import Methods, Opened, open_stream
+from jsonlfn._http._watch import ClientWatch
 from jsonlfn._settings import conf
 from jsonlfn._stream._sendtimer import TIMED_OUT
 
@@ -63,7 +65,7 @@ class DirectApp:
     def __init__(self, app: ASGIApp, routes: Mapping[Callable[..., Any], Methods]) -> None:
         self.app = app
         self._routes = routes  # the registry's direct route views; filled by urls()
-        self._resolved = _Resolutions(routes)
+        self._resolved = Resolutions(routes)
         self._chains = Chains(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -79,60 +81,6 @@ class DirectApp:
         prefix = get_script_prefix(scope)
         path: str = scope["path"]
         return self._resolved.match(path.removeprefix(prefix) if prefix else path)
-
-
-class _Resolutions:
-    """Django's URL resolution, remembered per path (up to ``size`` paths, then afresh).
-
-    Resolving costs about 7 µs a request; routes are pure functions of the path, and
-    a changed ``ROOT_URLCONF`` (tests) gives a new resolver, which starts afresh.
-    """
-
-    def __init__(self, routes: Mapping[Callable[..., Any], Methods], size: int = 1024) -> None:
-        self._routes = routes
-        self._size = size
-        self._resolver: Any = None
-        self._found: dict[str, ResolverMatch | None] = {}
-
-    def match(self, path_info: str) -> ResolverMatch | None:
-        """The match of a direct route, or None (another view, or a 404: Django's)."""
-        resolver = get_resolver()
-        if resolver is not self._resolver:
-            self._resolver, self._found = resolver, {}
-        try:
-            found = self._found[path_info]
-        except KeyError:
-            found = self._resolve(resolver, path_info)
-        return None if found is None else _own_copy(found)
-
-    def _resolve(self, resolver: Any, path_info: str) -> ResolverMatch | None:
-        try:
-            match: ResolverMatch | None = resolver.resolve(path_info)
-        except Resolver404:
-            match = None
-        if match is not None and match.func not in self._routes:
-            match = None
-        if len(self._found) >= self._size:
-            self._found.clear()
-        self._found[path_info] = match
-        return match
-
-
-def _own_copy(match: ResolverMatch) -> ResolverMatch:
-    """A request's own match: a ``process_view`` hook may edit its ``kwargs`` (Django
-    passes the view the dict it gave the hooks), and no other request may see that."""
-    copy = ResolverMatch.__new__(ResolverMatch)
-    state = copy.__dict__
-    state.update(match.__dict__)
-    for name in _MUTABLE:
-        value = state.get(name)
-        if value:
-            state[name] = value.copy()
-    return copy
-
-
-# ResolverMatch's dicts and lists (about 1 µs to copy; the others are immutable or the view).
-_MUTABLE = ("kwargs", "captured_kwargs", "extra_kwargs", "tried", "app_names", "namespaces")
 
 
 async def _serve(
@@ -174,7 +122,7 @@ async def _respond(
 ) -> None:
     task = asyncio.current_task()
     assert task is not None
-    watch = _ClientWatch(receive, task)
+    watch = ClientWatch(receive, task)
     try:
         refused = _refused_host(request)
         if refused is not None:
@@ -311,58 +259,3 @@ def _declared_length(scope: Scope) -> int | None:
         elif name == b"transfer-encoding":
             return None
     return length
-
-
-async def _awaiting(awaitable: Awaitable[Message]) -> Message:
-    return await awaitable
-
-
-class _ClientWatch:
-    """Cancels the serving task when the client disconnects, with no task of its own.
-
-    Django's handler runs a task per request just to await ``receive()``. Here that
-    coroutine is stepped by hand from the done-callbacks of what it awaits, as a task
-    would, and closed at the end.
-    """
-
-    __slots__ = ("_awaited", "_step", "_task", "left")
-
-    def __init__(self, receive: Receive, task: asyncio.Task[Any]) -> None:
-        self.left = False
-        self._task = task
-        self._awaited: Any = None
-        step = receive()
-        # Coroutines (uvicorn, hypercorn, daphne) are stepped as they are; other
-        # awaitables (granian's receive() is a Rust future) inside one.
-        self._step: Any = step if hasattr(step, "send") else _awaiting(step)
-        self._advance(None)
-
-    def _advance(self, _: object) -> None:
-        step = self._step
-        if step is None:
-            return
-        try:
-            awaited = step.send(None)
-        except StopIteration as done:
-            self._step = None
-            if done.value.get("type") == "http.disconnect":
-                self.left = True
-                self._task.cancel()
-            return
-        except BaseException:
-            self._step = None
-            return
-        if isinstance(awaited, asyncio.Future):
-            awaited._asyncio_future_blocking = False
-            self._awaited = awaited
-            awaited.add_done_callback(self._advance)
-        else:  # a bare yield: asyncio.sleep(0) and the like
-            self._task.get_loop().call_soon(self._advance, None)
-
-    def stop(self) -> None:
-        step, self._step = self._step, None
-        if step is None:
-            return
-        if self._awaited is not None:
-            self._awaited.remove_done_callback(self._advance)
-        step.close()
