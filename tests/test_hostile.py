@@ -5,9 +5,11 @@ parsers (httptools and h11): a 4xx with the JSON error body, never a 500; and a
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
+import tracemalloc
 
 import orjson
 import pytest
@@ -157,3 +159,31 @@ def test_every_way_a_request_ends_gives_its_slot_back(live_server: LiveServer) -
             time.sleep(0.01)
         assert admitted() == 0
         assert fetch(port, "/count/?n=1").status == 200  # the one slot is free
+
+
+def test_distinct_long_header_values_and_paths_are_not_held(parser_server: LiveServer) -> None:
+    """Caches keyed by a client's bytes (``Accept``, ``Accept-Encoding``, the direct path's
+    resolutions) remember short values only: 300 requests, each with its own 4 KiB
+    ``Accept`` and ``Accept-Encoding`` and a 3,000-character path, leave nothing of
+    them held (the caches of 256 and 1,024 entries held ~3 MiB of them)."""
+
+    def request(i: int) -> None:
+        filler = "a" * 4096
+        headers = {"Accept": f"application/jsonl, text/x-{i}-{filler}"}
+        headers["Accept-Encoding"] = f"identity, x-{i}-{filler}"
+        response = fetch(parser_server.port, f"/echo/{i:03000d}/", headers)
+        assert response.status == 200, response.body[:300]
+        assert response.body == f"{i}\n".encode()
+
+    request(0)  # the first request's imports and lazily built state
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1, 301):
+            request(i)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 512 * 1024, f"{held / 1024:.0f} KiB held after 300 requests"

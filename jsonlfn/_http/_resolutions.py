@@ -9,6 +9,10 @@ from django.urls import Resolver404, ResolverMatch, get_resolver
 
 from jsonlfn._http._view import Methods
 
+# Paths up to this length are remembered (so at most ``size`` x 1,024 characters held);
+# longer ones are resolved each time, so that no client can fill the memory with its paths.
+REMEMBERED_LENGTH = 1024
+
 
 class Resolutions:
     """Django's URL resolution, remembered per path (up to ``size`` paths, then afresh).
@@ -41,6 +45,8 @@ class Resolutions:
             match = None
         if match is not None and match.func not in self._routes:
             match = None
+        if len(path_info) > REMEMBERED_LENGTH:
+            return match
         if len(self._found) >= self._size:
             self._found.clear()
         self._found[path_info] = match
