@@ -66,6 +66,15 @@ class Order(msgspec.Struct):
     quantity: int
 
 
+@registry.get("count-uncompressed/")
+@jsonl_stream(model=Tick, compress=False)
+@query(Count)
+async def count_uncompressed(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """``count/`` that is never gzipped (``compress=False``)."""
+    for i in range(query.n):
+        yield Tick(i)
+
+
 @registry.get("count/")
 @jsonl_stream(model=Tick)
 @query(Count)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import subprocess
+import tracemalloc
 import zlib
 from collections.abc import Iterator
 
@@ -133,6 +134,31 @@ def test_compress_off_sends_plain_lines(direct_server: LiveServer) -> None:
     assert "content-encoding" not in response.headers
     assert response.headers["vary"] == "Accept"
     assert response.body == b'{"i":0}\n{"i":1}\n{"i":2}\n'
+
+
+def test_an_endpoint_with_compress_false_is_never_gzipped(live_server: LiveServer) -> None:
+    """(Django's ``GZipMiddleware``, where installed, compresses what jsonlfn doesn't.)"""
+    server = live_server
+    response = fetch(server.port, "/count-uncompressed/?n=3", GZIP)
+    assert "content-encoding" not in response.headers
+    assert response.headers["vary"] == "Accept"
+    assert response.body == b'{"i":0}\n{"i":1}\n{"i":2}\n'
+    assert fetch(server.port, "/count/?n=3", GZIP).headers["content-encoding"] == "gzip"
+
+
+def test_an_idle_gzip_stream_holds_under_16_kib() -> None:
+    """What one response's gzip stream holds between batches (the compressor's window,
+    hash tables and buffers): zlib's defaults held 262 KiB, ~91 KiB of it resident."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        codings = [Gzip() for _ in range(100)]
+        for coding in codings:
+            coding.batch(b'{"id":0,"name":"first line of a stream"}\n' * 20)
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(codings)
+    finally:
+        tracemalloc.stop()
+    assert held < 16 * 1024, f"{held / 1024:.1f} KiB per idle gzip stream"
 
 
 def test_the_gzip_stream_is_valid_and_its_header_length_is_random() -> None:

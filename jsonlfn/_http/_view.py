@@ -55,6 +55,7 @@ class Endpoint:
     ping_from_settings: bool  # no @ping: the PING_INTERVAL setting decides
     auth: AuthOptions | None
     pass_auth: bool  # the function declares an `auth` parameter
+    compress: bool | None = None  # jsonl_stream(compress=...); None: the COMPRESS setting
 
     @property
     def offered(self) -> tuple[str, ...]:
@@ -111,6 +112,7 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
         spec.ping is None,
         spec.auth,
         pass_auth,
+        options.compress,
     )
 
 
@@ -226,7 +228,7 @@ async def _open(
     patience, limits = endpoint.limits()
     if identity is not None and identity.expires_at is not None:
         limits = dataclasses.replace(limits, ends_at=identity.expires_at)
-    compressible = conf().COMPRESS
+    compressible = conf().COMPRESS if endpoint.compress is None else endpoint.compress
     gzip = compressible and accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING"))
     if gzip:
         limits = dataclasses.replace(limits, gzip=True)
