@@ -16,6 +16,7 @@ class JsonlfnConfig(AppConfig):
     def ready(self) -> None:
         checks.register(check_settings, "jsonlfn")
         checks.register(check_topics_store, "jsonlfn")
+        checks.register(check_io_free_middleware, "jsonlfn")
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -37,3 +38,12 @@ def check_topics_store(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
 
     problem = credentials_problem(url)
     return [] if problem is None else [checks.Error(problem, id="jsonlfn.E002")]
+
+
+def check_io_free_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``manage.py check``: ``IO_FREE_MIDDLEWARE`` entries that cannot be run in the loop."""
+    from jsonlfn._http._inloop import declared_problems  # noqa: PLC0415 - settings are ready
+    from jsonlfn._settings import conf  # noqa: PLC0415 - settings are ready by now
+
+    problems = declared_problems(list(conf().IO_FREE_MIDDLEWARE))
+    return [checks.Error(problem, id="jsonlfn.E003") for problem in problems]

@@ -1,5 +1,6 @@
 """Middleware of every kind (async-only, sync-only, hooks), run on both serving paths."""
 
+import threading
 from collections.abc import Awaitable, Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseForbidden
@@ -45,3 +46,31 @@ class Refusing(MiddlewareMixin):
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponseBase | None:
         return HttpResponse("unavailable", status=503) if isinstance(exc, RuntimeError) else None
+
+
+class Recording(MiddlewareMixin):
+    """Sync hooks that record the thread they run in (tests/startproject_streams.THREADS)."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        from tests.startproject_streams import THREADS
+
+        THREADS["request"] = threading.current_thread().name
+
+    def process_view(
+        self, request: HttpRequest, view: object, args: object, kwargs: object
+    ) -> None:
+        from tests.startproject_streams import THREADS
+
+        THREADS["view"] = threading.current_thread().name
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        from tests.startproject_streams import THREADS
+
+        THREADS["response"] = threading.current_thread().name
+        return response
+
+
+class RecordingSubclass(Recording):
+    """The same hooks, in a class not declared I/O-free."""

@@ -13,6 +13,10 @@ direct path writes the batches itself, with whatever headers and cookies the
 middleware set; any other answer (a preflight, a redirect, a 403) is sent instead, and
 the stream, if it was opened, is closed.
 
+Sync hooks that do no I/O are called in the event loop rather than through Django's
+two thread hops each (see ``_inloop`` for which, and when); every other sync hook is
+adapted as Django adapts it.
+
 An empty ``MIDDLEWARE`` builds no chain, so the direct path costs what it did. The
 chain is rebuilt after any ``setting_changed`` (tests), because middleware such as
 ``SecurityMiddleware`` read their settings when they are built.
@@ -27,12 +31,15 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.core.handlers.base import BaseHandler
+from django.core.handlers.exception import convert_exception_to_response
 from django.core.signals import setting_changed
 from django.http import HttpResponseBase
 from django.urls import ResolverMatch
+from django.utils.deprecation import MiddlewareMixin
 
 from jsonlfn._errors import HttpError, from_django
 from jsonlfn._http import _lifecycle
+from jsonlfn._http._inloop import InLoop, Policies, When
 from jsonlfn._http._response import JsonlResponse, keep_alive
 from jsonlfn._http._view import Methods, Opened, open_stream
 
@@ -69,7 +76,26 @@ class Chain(BaseHandler):
 
     def __init__(self, routes: Mapping[Callable[..., Any], Methods]) -> None:
         self._routes = routes
+        self._policies = Policies()
         self.load_middleware(is_async=True)
+
+    def adapt_method_mode(self, is_async: bool, method: Any, *args: Any, **kwargs: Any) -> Any:
+        """Django's adaptation, but for the middleware whose hooks may run in the loop.
+
+        ``load_middleware`` passes each middleware, wrapped by Django's
+        ``convert_exception_to_response``, through here before the next one receives it,
+        and each ``process_view`` hook as it collects them.
+        """
+        middleware = getattr(method, "__wrapped__", None)
+        policy = self._policies.of(middleware)
+        if policy is not None and isinstance(middleware, MiddlewareMixin):
+            if middleware.async_mode:
+                method = convert_exception_to_response(_in_loop(middleware, policy))
+        elif is_async and getattr(method, "__name__", "") == "process_view":
+            policy = self._policies.of(getattr(method, "__self__", None))
+            if policy is not None:
+                return _view_in_loop(method, policy.view)
+        return super().adapt_method_mode(is_async, method, *args, **kwargs)
 
     async def __call__(self, request: ASGIRequest) -> HttpResponseBase:
         """The response for ``request`` (whose ``resolver_match`` is already set)."""
@@ -129,6 +155,48 @@ class Chains:
             chain = Chain(self._routes) if settings.MIDDLEWARE else None
             self._built = (_generation[0], chain)
         return chain
+
+
+def _in_loop(middleware: MiddlewareMixin, policy: InLoop) -> Callable[..., Any]:
+    """``MiddlewareMixin.__acall__`` calling the hooks in the loop where ``policy`` allows."""
+    get_response: Callable[[ASGIRequest], Awaitable[HttpResponseBase]]
+    get_response = middleware.get_response  # type: ignore[assignment] # async: async_mode
+    before = getattr(middleware, "process_request", None)
+    after = getattr(middleware, "process_response", None)
+    before_threaded = sync_to_async(before, thread_sensitive=True) if before else None
+    after_threaded = sync_to_async(after, thread_sensitive=True) if after else None
+    before_when, after_when = policy.request, policy.response
+
+    async def middleware_in_loop(request: ASGIRequest) -> HttpResponseBase:
+        response = None
+        if before is not None and before_threaded is not None:
+            if before_when is None or before_when(request):
+                response = before(request)
+            else:
+                response = await before_threaded(request)
+        response = response or await get_response(request)
+        if after is not None and after_threaded is not None:
+            if after_when is None or after_when(request):
+                response = after(request, response)
+            else:
+                response = await after_threaded(request, response)
+        answer: HttpResponseBase = response
+        return answer
+
+    return middleware_in_loop
+
+
+def _view_in_loop(hook: Callable[..., Any], when: When) -> Callable[..., Any]:
+    threaded = sync_to_async(hook, thread_sensitive=True)
+
+    async def view_hook_in_loop(request: ASGIRequest, *args: Any) -> HttpResponseBase | None:
+        if when is None or when(request, *args):
+            answer: HttpResponseBase | None = hook(request, *args)
+            return answer
+        threaded_answer: HttpResponseBase | None = await threaded(request, *args)
+        return threaded_answer
+
+    return view_hook_in_loop
 
 
 async def _nothing() -> AsyncIterator[bytes]:

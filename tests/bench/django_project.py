@@ -3,7 +3,7 @@
 uvicorn tests.bench.django_project:application         (Django's handler)
 uvicorn tests.bench.django_project:direct_application  (registry.asgi())
 
-``tests.bench.middleware_project`` serves the same with a typical ``MIDDLEWARE``.
+``tests.bench.middleware_project`` serves the same with startproject's ``MIDDLEWARE``.
 """
 
 from __future__ import annotations
@@ -19,26 +19,17 @@ from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import include, path
 
+from tests.bench import startproject
+
 if not settings.configured:
     settings.configure(
         DEBUG=False,
         SECRET_KEY="bench",
         ALLOWED_HOSTS=["*"],
         ROOT_URLCONF=__name__,
-        # tests.bench.middleware_project: a browser-facing project's stack, startproject's
-        # header middleware plus CORS.
-        MIDDLEWARE=[
-            "corsheaders.middleware.CorsMiddleware",
-            "django.middleware.security.SecurityMiddleware",
-            "django.middleware.common.CommonMiddleware",
-            "django.middleware.csrf.CsrfViewMiddleware",
-            "django.middleware.clickjacking.XFrameOptionsMiddleware",
-        ]
-        if os.environ.get("JSONLFN_BENCH_MIDDLEWARE")
-        else [],
-        CORS_ALLOWED_ORIGINS=["https://app.example"],
-        INSTALLED_APPS=[],
         JSONLFN={"SEND_TIMEOUT": None},
+        # none; tests.bench.middleware_project: startproject's
+        **{"MIDDLEWARE": [], "INSTALLED_APPS": [], **startproject.settings()},
     )
     django.setup()
 
@@ -131,6 +122,9 @@ urlpatterns = [
     path("plain/idle/", plain_idle),
 ]
 
+
+if settings.INSTALLED_APPS:
+    startproject.migrate()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "")
 application = get_asgi_application()
 direct_application = registry.asgi(application)  # jsonlfn's routes without Django's handler

@@ -16,7 +16,8 @@ measures them interleaved, five repetitions by default, reporting medians:
 The "SSE" rows are the same jsonlfn endpoints read as Server-Sent Events (Accept:
 text/event-stream): their A is compared with jsonlfn's JSON Lines A, their B likewise.
 
-Prints one table with ratios against plain Django and writes the numbers as JSON.
+Prints one table with ratios against plain Django (the MIDDLEWARE rows: against plain
+Django with the same MIDDLEWARE) and writes the numbers as JSON.
 By hand only: this is not a test and asserts nothing.
 """
 
@@ -151,17 +152,22 @@ def servers() -> list[Server]:
             headers=SSE_HEADERS,
             item_end=b"\n\n",
         ),
+        # startproject's MIDDLEWARE (tests.bench.middleware_project): their ratios are
+        # against plain Django with the same MIDDLEWARE.
+        Server(
+            "plain Django, MIDDLEWARE",
+            "tests.bench.middleware_project:application",
+            {"B": "/plain/items/", "D": "/plain/items/"},
+        ),
         Server(
             "jsonlfn, MIDDLEWARE",
             "tests.bench.middleware_project:application",
             {"B": "/jsonlfn/items/", "D": "/jsonlfn/items/"},
-            "corsheaders",
         ),
         Server(
             "jsonlfn, direct ASGI, MIDDLEWARE",
             "tests.bench.middleware_project:direct_application",
             {"B": "/jsonlfn/items/", "D": "/jsonlfn/items/"},
-            "corsheaders",
         ),
         Server("jsonlfn, pings on", django, {"C": "/jsonlfn/idle-pinged/"}),
         Server("jsonlfn, gzip", django, {"C": "/jsonlfn/idle/"}, headers=GZIP_HEADERS),
@@ -446,17 +452,18 @@ COLUMNS = [
 
 
 def table(medians: dict[str, dict[str, float]]) -> str:
-    base = medians["plain Django"]
     header = ["server", *(title for title, *_ in COLUMNS)]
     rows = [header, ["---"] * len(header)]
     for name, numbers in medians.items():
+        base_name = "plain Django, MIDDLEWARE" if "MIDDLEWARE" in name else "plain Django"
+        base = medians.get(base_name, medians["plain Django"])
         row = [name]
         for _, key, fmt, _higher in COLUMNS:
             if key not in numbers:
                 row.append("")
                 continue
             cell = fmt.format(numbers[key])
-            if key in base and name != "plain Django" and base[key]:
+            if key in base and name != base_name and base[key]:
                 cell += f" ({numbers[key] / base[key]:.2f}x)"
             row.append(cell)
         rows.append(row)
@@ -493,7 +500,7 @@ def main() -> None:
         s
         for s in servers()
         if set(s.paths) & set(args.scenarios)
-        and (s.name == "plain Django" or any(w in s.name for w in wanted))
+        and (s.name.startswith("plain Django") or any(w in s.name for w in wanted))
     ]
     if args.baseline:
         all_servers += [
