@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from jsonlfn._topics._event import event_data_model, is_event_model, shared_line
+from jsonlfn._stream._shared import SharesLines, sharing
 
 Writer = Callable[[Any, bytearray], None]
 LinesWriter = Callable[[list[Any], bytearray], None]
@@ -40,7 +40,8 @@ def line_writer(model: Any, *, validate: bool) -> Writer:
         write = _msgspec_writer(model if checked else None)
     else:
         write = _orjson_writer(model if checked else None)
-    return _sharing_lines(model, write) if is_event_model(model) else write
+    shares = sharing(model)
+    return write if shares is None else _sharing_lines(*shares, write)
 
 
 def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
@@ -51,7 +52,7 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
     """
     write = line_writer(model, validate=validate)
     checked = validate and model is not Any
-    if is_event_model(model) or not _mentions_struct(msgspec.inspect.type_info(model)):
+    if sharing(model) is not None or not _mentions_struct(msgspec.inspect.type_info(model)):
         return functools.partial(write_each, write)
     encode_lines = msgspec.json.Encoder().encode_lines
     if not checked:
@@ -76,9 +77,9 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
     return write_checked_lines
 
 
-def _sharing_lines(model: Any, write: Writer) -> Writer:
-    """``write``, except that a topic's events are written as the line they share."""
-    data_model = event_data_model(model)
+def _sharing_lines(model: type[SharesLines], data_model: Any, write: Writer) -> Writer:
+    """``write``, except that items carrying a line (a topic's events) are written as it."""
+    shared_line = model._shared_line
 
     def write_event(item: Any, batch: bytearray) -> None:
         line = shared_line(item, data_model)
