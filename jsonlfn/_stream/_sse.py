@@ -32,8 +32,10 @@ from jsonlfn._spec import ERROR_EVENT, HISTORY_GONE_EVENT, event_names
 from jsonlfn._stream._items import (
     LinesWriter,
     Writer,
+    finite_only,
     line_writer,
     lines_writer,
+    mentions_float,
     unvalidated_writer,
     write_each,
 )
@@ -71,6 +73,8 @@ def event_writer(model: Any, *, validate: bool, id_field: str | None) -> Writer:
     checked = validate and model is not Any
     fields = _fields(model, id_field)
     encode = line_writer(model, validate=False)  # JSON and its "\n": the data line
+    if checked and mentions_float(msgspec.inspect.type_info(model)):
+        encode = finite_only(encode)
     convert = msgspec.convert
 
     def write(item: Any, batch: bytearray) -> None:
