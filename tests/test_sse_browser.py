@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from jsonlfn.testing import LiveServer
+from tests import processes
 from tests.browser import browser_page, needs_browser
 from tests.conftest import ROOT
 from tests.redis_server import RedisServer
@@ -66,6 +67,7 @@ class Servers:
             start_new_session=True,  # its own process group, killed whole
         )
         self.started.append(process)
+        processes.adopt(process)
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
