@@ -110,7 +110,7 @@ def finite_only(write: Writer) -> Writer:
     def write_finite(item: Any, batch: bytearray) -> None:
         size = len(batch)
         write(item, batch)
-        if b"null" in batch[size:]:
+        if batch.find(b"null", size) != -1:
             refuse_non_finite(item)
 
     return write_finite
