@@ -131,3 +131,19 @@ def test_pytest_djangos_db_fixture_and_mark_fail_naming_transactional_db(
     for name in ("test_db", "test_mark"):
         assert f"ERROR test_db.py::{name} - Failed: jsonlfn_client cannot be" in out
     assert "Use the `transactional_db` fixture" in out
+
+
+async def test_an_application_failing_before_its_response_raises_its_error() -> None:
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        raise LookupError("no such table")
+
+    async def silent(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+    with pytest.raises(LookupError, match="no such table"):
+        async with StreamClient(failing).stream("/"):
+            pass
+    with pytest.raises(RuntimeError, match="returned without starting a response"):
+        async with StreamClient(silent).stream("/"):
+            pass
