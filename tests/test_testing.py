@@ -91,7 +91,7 @@ def test_project_application_is_asgi_application_when_set() -> None:
     assert type(project_application()).__name__ == "ASGIHandler"  # unset: Django's own
 
 
-# The fixture refuses or accepts before any request: the tests stream nothing.
+# Refused before any request under db; under transactional_db the ORM query runs.
 DB_TESTS = """
 import pytest
 
@@ -105,13 +105,20 @@ def test_mark(jsonlfn_client):
     pass
 
 
-def test_transactional_db(transactional_db, jsonlfn_client):
-    assert jsonlfn_client is not None
+async def count(client):
+    async with client.stream("/orm/") as response:
+        return [line async for line in response]
 
 
+@pytest.mark.anyio
+async def test_transactional_db(transactional_db, jsonlfn_client):
+    assert [type(n) for n in await count(jsonlfn_client)] == [int]  # the ORM answered
+
+
+@pytest.mark.anyio
 @pytest.mark.django_db(transaction=True)
-def test_transactional_mark(jsonlfn_client):
-    assert jsonlfn_client is not None
+async def test_transactional_mark(jsonlfn_client):
+    assert [type(n) for n in await count(jsonlfn_client)] == [int]  # the ORM answered
 """
 
 
@@ -122,7 +129,8 @@ def test_pytest_djangos_db_fixture_and_mark_fail_naming_transactional_db(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "test_db.py").write_text(DB_TESTS)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join([str(ROOT), str(ROOT / "examples")])
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": path}
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "pytest_django"]
     argv += ["-q", "-rfE", "-p", "no:xdist", "test_db.py"]
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
