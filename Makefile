@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench.run
 	$(BIN)/python -m tests.bench.fanout
 	$(BIN)/python -m tests.bench.idle_memory
+	$(BIN)/python -m tests.bench.stream_objects
 	$(BIN)/python -m tests.bench.loop
 
 ## make soak: 5000 idle streams with pings for 60 s, then 10,000 connect/read/leave

@@ -42,6 +42,7 @@ def jsonl_stream(
     on_error: OnError | None = None,
     prime_timeout: float | None = None,
     id: str | None = None,  # noqa: A002 - reads as the item's id field, like Last-Event-ID
+    compress: bool | None = None,
 ) -> Callable[[F], F]:
     """Declare that a function streams items of ``model`` as JSON Lines.
 
@@ -55,6 +56,8 @@ def jsonl_stream(
     stream. ``prime_timeout`` bounds how long the first item may take before the 200
     response starts anyway (default: the ``PRIME_TIMEOUT`` setting). ``id`` names the
     item field a client sends back as ``Last-Event-ID`` to resume (see ``@resume``).
+    ``compress=False`` never gzips this stream (``True``: gzip it for clients that accept
+    it even with ``COMPRESS`` off; default: the ``COMPRESS`` setting decides).
     """
     _require_model(model, "jsonl_stream")
     if on_error is not None and not callable(on_error):
@@ -66,7 +69,9 @@ def jsonl_stream(
         )
     if id is not None:
         _require_field(model, id)
-    options = StreamOptions(model, validate, on_error, prime_timeout, id)
+    if compress is not None and not isinstance(compress, bool):
+        raise SpecError(f"compress must be True, False or None, got {compress!r}.")
+    options = StreamOptions(model, validate, on_error, prime_timeout, id, compress)
 
     def decorate(fn: F) -> F:
         record(fn, "jsonl_stream", "stream", options)

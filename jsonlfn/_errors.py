@@ -58,6 +58,8 @@ class HttpError(Exception):
     follows the mid-stream rules (``on_error`` or a clean end of the stream).
     """
 
+    _logged = False  # already logged (a security event): Django logs its response no more
+
     def __init__(
         self,
         status: int,
@@ -88,6 +90,8 @@ class HttpError(Exception):
         response["Content-Length"] = str(len(content))
         for name, value in self.headers.items():
             response[name] = value
+        if self._logged:
+            response._has_been_logged = True  # type: ignore[attr-defined]  # Django's mark
         return response
 
 
@@ -248,7 +252,9 @@ def from_django(exc: BaseException) -> HttpError | None:
         return HttpError(403, str(exc) or "Permission denied", type="permission_denied")
     if isinstance(exc, SuspiciousOperation):  # logged as Django logs it; its text is not sent
         logging.getLogger(f"django.security.{type(exc).__name__}").error(str(exc))
-        return HttpError(400, "Bad request", type="bad_request")
+        error = HttpError(400, "Bad request", type="bad_request")
+        error._logged = True  # one record, as Django's handler logs it
+        return error
     if isinstance(exc, DjangoBadRequest):
         return HttpError(400, str(exc) or "Bad request", type="bad_request")
     return None

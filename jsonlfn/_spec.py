@@ -37,6 +37,7 @@ class StreamOptions:
     on_error: OnError | None = None
     prime_timeout: float | None = None
     id: str | None = None
+    compress: bool | None = None  # None: the COMPRESS setting decides
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ application = get_asgi_application()
 def _direct() -> object:
     from demo.events import registry as demo_registry
 
+    from tests.failing import registry as failing_registry
     from tests.sse_streams import registry as sse_registry
     from tests.streams import registry
 
-    return registry.asgi(sse_registry.asgi(demo_registry.asgi(application)))
+    return registry.asgi(sse_registry.asgi(failing_registry.asgi(demo_registry.asgi(application))))
 
 
 direct_application = _direct()  # the same project through registry.asgi()

@@ -66,6 +66,15 @@ class Order(msgspec.Struct):
     quantity: int
 
 
+@registry.get("count-uncompressed/")
+@jsonl_stream(model=Tick, compress=False)
+@query(Count)
+async def count_uncompressed(request: Any, query: Count) -> AsyncIterator[Tick]:
+    """``count/`` that is never gzipped (``compress=False``)."""
+    for i in range(query.n):
+        yield Tick(i)
+
+
 @registry.get("count/")
 @jsonl_stream(model=Tick)
 @query(Count)
@@ -79,6 +88,8 @@ async def count(request: Any, query: Count) -> AsyncIterator[Tick]:
             yield Tick(i)
     finally:
         tracker.finish(query.label)
+        if query.marker:
+            Path(query.marker).write_text("finally ran")  # noqa: ASYNC240 - a test marker
 
 
 @registry.get("idle/")

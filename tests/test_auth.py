@@ -54,6 +54,10 @@ ATTACKS = {
     "missing exp": ("/secure-rs/", rs_token(exp=None)),
     "aud without a configured audience": ("/secure/", jwt_token(aud="events")),
     "huge header": ("/secure/", "a" * 20_000),
+    "exp past what a float holds, with close_on_expiry": (
+        "/secure-expiring/",
+        jwt_token(key="expiring-secret-of-at-least-32-bytes", expires_in=None, exp=10**400),
+    ),
 }
 ATTACKS["unknown kid"] = (
     "/secure-rs/",

@@ -137,3 +137,5 @@ def test_bad_options() -> None:
         jsonl_stream(on_error="nope")  # type: ignore[arg-type]
     with pytest.raises(SpecError, match="prime_timeout must be zero or more"):
         jsonl_stream(prime_timeout=-1)
+    with pytest.raises(SpecError, match="compress must be True, False or None"):
+        jsonl_stream(compress="no")  # type: ignore[arg-type]

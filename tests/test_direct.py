@@ -100,9 +100,14 @@ async def _no_send(message: dict[str, Any]) -> None:
 # --- Django's request handling, kept -----------------------------------------------------
 
 
-def test_disallowed_host_is_a_400(direct_server: LiveServer) -> None:
-    with override_settings(ALLOWED_HOSTS=["good.example"]):
+@pytest.mark.parametrize("middleware", [[], ["tests.middleware.stamp"]])
+def test_disallowed_host_is_a_400(
+    direct_server: LiveServer, middleware: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with override_settings(ALLOWED_HOSTS=["good.example"], MIDDLEWARE=middleware):
         bad = httpx.get(f"{direct_server.url}/count/?n=1", headers={"Host": "evil.example"})
+        logged = [r.name for r in caplog.records if r.name.startswith("django.")]
+        assert logged == ["django.security.DisallowedHost"]  # once, as Django logs it
         good = httpx.get(f"{direct_server.url}/count/?n=1", headers={"Host": "good.example"})
     assert bad.status_code == 400
     assert bad.json() == {

@@ -12,14 +12,18 @@ dataclass, TypedDict, ``Any`` and union fields).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
+import hashlib
+import hmac
 import json
 import os
 from typing import Any
 
 import msgspec
 import pytest
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +187,66 @@ async def test_accept_and_methods(serving: str, accept: bytes, method: str) -> N
         "/count/?n=2", method=method, headers=[("Accept", accept)]
     ) as response:
         await check(response)
+
+
+# Header values as large as a server lets through (httptools takes 32 MiB): a pattern
+# repeated up to 1 MB, each example its own.
+huge_header_bytes = st.tuples(
+    header_bytes.map(lambda b: b[:64] or b"a"), st.integers(1, 2**20)
+).map(lambda pair: (pair[0] * (pair[1] // len(pair[0]) + 1))[: pair[1]])
+
+
+@pytest.mark.parametrize("serving", SERVING)
+@FUZZ
+@given(
+    name=st.sampled_from(
+        ["Accept", "Accept-Encoding", "Authorization", "Last-Event-ID", "X-API-Key", "Cookie"]
+    ),
+    value=huge_header_bytes,
+)
+async def test_huge_header_values(serving: str, name: str, value: bytes) -> None:
+    for path in ("/count/?n=2", "/resumable/", "/secure/", "/secure-either/"):
+        async with StreamClient(app(serving)).stream(path, headers=[(name, value)]) as response:
+            await check(response)
+
+
+def hs256(claims: dict[str, Any], key: str) -> str:
+    """A validly signed token of any claims (PyJWT's ``encode`` refuses odd ones)."""
+    head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    signature = hmac.new(key.encode(), head + b"." + body, hashlib.sha256).digest()
+    return b".".join([head, body, base64.urlsafe_b64encode(signature).rstrip(b"=")]).decode()
+
+
+CLAIMS = ["exp", "nbf", "iat", "sub", "scope", "scp", "scopes", "aud", "iss", "jti"]
+claim_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(19, 4000).map(lambda n: 10**n)  # past 64 bits, past what a float holds
+    | st.integers(19, 4000).map(lambda n: -(10**n))
+    | st.floats()  # NaN and the infinities too
+    | text,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(text, children, max_size=5),
+    max_leaves=10,
+)
+
+
+@pytest.mark.parametrize("serving", SERVING)
+@FUZZ
+@given(
+    claims=st.dictionaries(st.sampled_from(CLAIMS) | text, claim_values, max_size=6),
+    exp=st.one_of(st.integers(19, 4000).map(lambda n: 10**n), claim_values),
+)
+async def test_validly_signed_claims_of_any_size_and_type(
+    serving: str, claims: dict[str, Any], exp: Any
+) -> None:
+    claims.setdefault("exp", exp)
+    for path, key in (
+        ("/secure/", django_settings.SECRET_KEY),
+        ("/secure-expiring/", "expiring-secret-of-at-least-32-bytes"),
+    ):
+        token = hs256({"sub": "user", **claims}, key)
+        headers = [("Authorization", f"Bearer {token}")]
+        async with StreamClient(app(serving)).stream(path, headers=headers) as response:
+            await check(response)

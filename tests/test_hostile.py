@@ -5,9 +5,15 @@ parsers (httptools and h11): a 4xx with the JSON error body, never a 500; and a
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+import tracemalloc
 
 import orjson
 import pytest
@@ -15,6 +21,7 @@ from django.test import override_settings
 
 from jsonlfn._stream._capacity import admitted
 from jsonlfn.testing import LiveServer
+from tests.conftest import wait_for_port
 from tests.streams import slow_primers
 from tests.wire import RawResponse, fetch, send_request
 
@@ -157,3 +164,72 @@ def test_every_way_a_request_ends_gives_its_slot_back(live_server: LiveServer) -
             time.sleep(0.01)
         assert admitted() == 0
         assert fetch(port, "/count/?n=1").status == 200  # the one slot is free
+
+
+def test_distinct_long_header_values_and_paths_are_not_held(parser_server: LiveServer) -> None:
+    """Caches keyed by a client's bytes (``Accept``, ``Accept-Encoding``, the direct path's
+    resolutions) remember short values only: 300 requests, each with its own 4 KiB
+    ``Accept`` and ``Accept-Encoding`` and a 3,000-character path, leave nothing of
+    them held (the caches of 256 and 1,024 entries held ~3 MiB of them)."""
+
+    def request(i: int) -> None:
+        filler = "a" * 4096
+        headers = {"Accept": f"application/jsonl, text/x-{i}-{filler}"}
+        headers["Accept-Encoding"] = f"identity, x-{i}-{filler}"
+        response = fetch(parser_server.port, f"/echo/{i:03000d}/", headers)
+        assert response.status == 200, response.body[:300]
+        assert response.body == f"{i}\n".encode()
+
+    request(0)  # the first request's imports and lazily built state
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1, 301):
+            request(i)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 512 * 1024, f"{held / 1024:.0f} KiB held after 300 requests"
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
+@pytest.mark.parametrize("app", ["application", "direct_application"])
+def test_distinct_huge_header_values_leave_the_rss_flat(app: str) -> None:
+    """A uvicorn process (httptools: it takes 32 MiB of headers) answers 120 requests,
+    each with its own 900 KiB ``Accept`` and ``Accept-Encoding``: its resident memory
+    grows by less than 48 MiB (caches of 256 entries kept +200 MiB of them)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [sys.executable, "-m", "uvicorn", f"tests.asgi:{app}", "--port", str(port)]
+    argv += ["--http", "httptools", "--log-level", "warning"]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_for_port(port, process)
+        filler = "a" * (900 * 1024)
+
+        def request(i: int) -> None:
+            headers = {"Accept": f"application/jsonl, text/x-{i}-{filler}"}
+            headers["Accept-Encoding"] = f"identity, x-{i}-{filler}"
+            assert fetch(port, "/count/?n=1", headers).status == 200
+
+        for i in range(5):  # imports, lazily built state, the allocator's first arenas
+            request(i)
+        before = _rss(process.pid)
+        for i in range(5, 125):
+            request(i)
+        grown = _rss(process.pid) - before
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    assert grown < 48 * 1024 * 1024, f"+{grown / 2**20:.0f} MiB resident"

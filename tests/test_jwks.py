@@ -199,6 +199,28 @@ def test_keys_older_than_twice_the_ttl_are_not_served(
     assert asyncio.run(concurrently(live_server, 5)) == [401] * 5
 
 
+def test_keys_serve_until_a_refresh_has_been_allowed_and_tried(
+    live_server: LiveServer, provider: IdentityProvider, keys: KeySet
+) -> None:
+    """A ``jwks_ttl`` shorter than ``jwks_min_refresh`` (``ttl=2`` with the default 30 s
+    refused 32 of 40 valid tokens over 40 s): past twice the ttl with no refresh allowed
+    yet, the keys serve; the refresh, once allowed, is awaited, and if it fails the keys
+    are refused until one succeeds."""
+    assert asyncio.run(concurrently(live_server, 1)) == [200]
+    keys._fetched -= 121  # past twice jwks_ttl, and no refresh allowed (min_refresh)
+    assert asyncio.run(concurrently(live_server, 20)) == [200] * 20
+    assert provider.requests == 1
+    provider.answer({"error": "down"}, status=500)
+    keys._attempted -= keys.min_refresh  # a refresh is allowed: tried, and it fails
+    assert asyncio.run(concurrently(live_server, 20)) == [401] * 20
+    assert asyncio.run(concurrently(live_server, 20)) == [401] * 20  # backing off
+    assert provider.requests == 2
+    provider.answer({"keys": [IDP.jwk()]})
+    keys._attempted -= keys.min_refresh
+    assert asyncio.run(concurrently(live_server, 20)) == [200] * 20
+    assert provider.requests == 3
+
+
 def test_one_client_serves_every_fetch(
     live_server: LiveServer, provider: IdentityProvider, keys: KeySet
 ) -> None:

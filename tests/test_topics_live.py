@@ -152,6 +152,7 @@ def workers(redis_server: RedisServer) -> Iterator[tuple[int, list[subprocess.Po
     sock.close()
 
 
+@pytest.mark.timeout(180)  # three processes and a restart: 60 s was outlasted at load 14
 async def test_a_client_sees_every_event_once_across_a_killed_worker(
     redis_server: RedisServer, workers: tuple[int, list[subprocess.Popen[bytes]]]
 ) -> None:

@@ -5,7 +5,10 @@
 - At most one try every ``min_refresh`` seconds, failed or not, so neither forged
   ``kid``s nor a failing provider turn requests into fetches.
 - Keys past their ``ttl`` keep serving, for up to one more ``ttl``, while a refresh runs
-  in the background or backs off (stale-while-revalidate).
+  in the background or backs off (stale-while-revalidate); and beyond that until a
+  refresh has been allowed and tried (a ``ttl`` shorter than ``min_refresh`` would
+  otherwise refuse valid tokens between the two). Keys a refresh failed to renew, past
+  twice the ``ttl``, are refused until one succeeds.
 - One ``httpx.AsyncClient`` per backend and event loop, with a timeout; the response is
   read up to ``max_bytes``, holds at most ``max_keys`` keys, and is parsed in a thread.
 - Whatever the provider answers, a request gets its key or a 401; never a 500.
@@ -45,6 +48,7 @@ class KeySet:
         self._keys: dict[str, Any] = {}
         self._fetched = -float("inf")  # when the keys in hand were fetched
         self._attempted = -float("inf")  # when the last fetch started
+        self._failed = False  # whether a fetch failed since the keys in hand were fetched
         self._refresh: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
@@ -53,15 +57,18 @@ class KeySet:
         """The key that signed ``token`` (by its ``kid``); ``Unauthorized`` without one."""
         kid = _kid(token)
         now = time.monotonic()
-        key = self._usable(kid, now)
+        key = self._keys.get(kid)
         if key is not None:
-            if now - self._fetched > self.ttl:
+            age = now - self._fetched
+            if age <= self.ttl:
+                return key
+            if age <= 2 * self.ttl or self._untried(now):
                 self._refresh_started(now)  # stale: serve it, refresh in the background
-            return key
+                return key
         refresh = self._refresh_started(now)
         if refresh is not None:
             await asyncio.shield(refresh)  # one fetch, shared; a leaving client keeps it
-            key = self._usable(kid, time.monotonic())
+        key = self._usable(kid, time.monotonic())
         if key is None:
             raise Unauthorized("Invalid token: unknown signing key")
         return key
@@ -69,6 +76,13 @@ class KeySet:
     def _usable(self, kid: str, now: float) -> Any:
         """The key of ``kid`` if known and fetched at most twice the ``ttl`` ago."""
         return self._keys.get(kid) if now - self._fetched <= 2 * self.ttl else None
+
+    def _untried(self, now: float) -> bool:
+        """Whether no refresh has failed since the keys were fetched, none runs, and none
+        is allowed yet (``min_refresh``): the keys serve until one has been tried."""
+        refresh = self._refresh
+        running = refresh is not None and not refresh.done()
+        return not (self._failed or running) and now - self._attempted < self.min_refresh
 
     def _refresh_started(self, now: float) -> asyncio.Task[None] | None:
         """The refresh in flight, or a new one when one is due; None while backing off."""
@@ -90,9 +104,11 @@ class KeySet:
             logger.error(
                 "JWKS fetch from %s failed: %r; refusing tokens it would sign", self.url, exc
             )
+            self._failed = True
             return
         self._keys = keys
         self._fetched = time.monotonic()
+        self._failed = False
 
     async def _download(self) -> bytes:
         chunks: list[bytes] = []

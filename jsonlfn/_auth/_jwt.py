@@ -131,8 +131,20 @@ class JWTAuth:
             subject=str(claims["sub"]) if "sub" in claims else None,
             scopes=_scopes(claims, self._scope_claim),
             claims=claims,
-            expires_at=float(claims["exp"]) if self.close_on_expiry and "exp" in claims else None,
+            expires_at=self._expires_at(claims),
         )
+
+    def _expires_at(self, claims: dict[str, Any]) -> float | None:
+        """When a ``close_on_expiry`` stream must end; PyJWT takes any integer as ``exp``
+        (``10**400`` too), which a float cannot hold: such a token is refused."""
+        if not self.close_on_expiry or "exp" not in claims:
+            return None
+        try:
+            return float(claims["exp"])
+        except (OverflowError, TypeError, ValueError):
+            raise Unauthorized(
+                "Invalid token: exp is not a time", challenge=self.challenge
+            ) from None
 
     def _token(self, request: HttpRequest) -> str | None:
         value = request.headers.get(self.header)

@@ -14,12 +14,15 @@ view runs (bounded here by ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413 without reading 
 rest), ``ALLOWED_HOSTS`` (400), the script prefix from
 ``root_path``/``FORCE_SCRIPT_NAME``, ``request.resolver_match``, a
 ``ThreadSensitiveContext`` per request, the request signals (see ``_lifecycle``),
-cancelling the stream when the client leaves.
+cancelling the stream when the client leaves, a logged answer for every failure (4xx
+and 5xx to ``django.request``; only the client's own disconnect is silent), and a
+``ResolverMatch`` of each request's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from io import BytesIO
@@ -29,11 +32,15 @@ from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
-from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
+from django.http import HttpResponseBase
+from django.urls import ResolverMatch, set_script_prefix
+from django.utils.log import log_response
 
 from jsonlfn._errors import BadRequest, HttpError, PayloadTooLarge, RequestTimeout
 from jsonlfn._http import _lifecycle
 from jsonlfn._http._middleware import Chain, Chains, opened_stream
+from jsonlfn._http._resolutions import Resolutions
+from jsonlfn._http._response import keep_alive
 from jsonlfn._http._send import (
     Message,
     Send,
@@ -42,7 +49,8 @@ from jsonlfn._http._send import (
     send_stream,
     stream_start,
 )
-from jsonlfn._http._view import Methods, open_stream
+from jsonlfn._http._view import Methods, Opened, open_stream
+from jsonlfn._http._watch import ClientWatch
 from jsonlfn._settings import conf
 from jsonlfn._stream._sendtimer import TIMED_OUT
 
@@ -57,7 +65,7 @@ class DirectApp:
     def __init__(self, app: ASGIApp, routes: Mapping[Callable[..., Any], Methods]) -> None:
         self.app = app
         self._routes = routes  # the registry's direct route views; filled by urls()
-        self._resolved = _Resolutions(routes)
+        self._resolved = Resolutions(routes)
         self._chains = Chains(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,40 +83,6 @@ class DirectApp:
         return self._resolved.match(path.removeprefix(prefix) if prefix else path)
 
 
-class _Resolutions:
-    """Django's URL resolution, remembered per path (up to ``size`` paths, then afresh).
-
-    Resolving costs about 7 µs a request; routes are pure functions of the path, and
-    a changed ``ROOT_URLCONF`` (tests) gives a new resolver, which starts afresh.
-    """
-
-    def __init__(self, routes: Mapping[Callable[..., Any], Methods], size: int = 1024) -> None:
-        self._routes = routes
-        self._size = size
-        self._resolver: Any = None
-        self._found: dict[str, ResolverMatch | None] = {}
-
-    def match(self, path_info: str) -> ResolverMatch | None:
-        """The match of a direct route, or None (another view, or a 404: Django's)."""
-        resolver = get_resolver()
-        if resolver is not self._resolver:
-            self._resolver, self._found = resolver, {}
-        try:
-            return self._found[path_info]
-        except KeyError:
-            pass
-        try:
-            match: ResolverMatch | None = resolver.resolve(path_info)
-        except Resolver404:
-            match = None
-        if match is not None and match.func not in self._routes:
-            match = None
-        if len(self._found) >= self._size:
-            self._found.clear()
-        self._found[path_info] = match
-        return match
-
-
 async def _serve(
     match: ResolverMatch,
     methods: Methods,
@@ -122,7 +96,8 @@ async def _serve(
         try:
             body = await _read_body(scope, receive)
         except HttpError as exc:
-            await send_response(exc.response(), send)
+            with contextlib.suppress(OSError):  # the client left
+                await _answer(exc.response(), None, send, scope["path"])
             return
         if body is None:
             return  # the client left before its body arrived
@@ -147,23 +122,20 @@ async def _respond(
 ) -> None:
     task = asyncio.current_task()
     assert task is not None
-    watch = _ClientWatch(receive, task)
-    started = False
+    watch = ClientWatch(receive, task)
     try:
-        try:
-            _check_host(request)
-            if chain is not None:
-                started = True  # the chain answers every error itself
-                await _through(chain, request, send, watch.stop)
-                return
-            endpoint = methods.pick(request.method)
-            opened = await open_stream(endpoint, request, match.kwargs, asgi=True)
-        except HttpError as exc:
-            await send_response(exc.response(), send)
+        refused = _refused_host(request)
+        if refused is not None:
+            await _answer(refused, request, send)
             return
-        started = True
-        http11 = request.scope.get("http_version") == "1.1"
-        start = stream_start(opened.headers, http11)
+        if chain is not None:  # the chain answers every failure itself, as Django's does
+            await _through(chain, request, send, watch.stop)
+            return
+        opened = await _opened(request, match, methods)
+        if isinstance(opened, HttpResponseBase):
+            await _answer(opened, request, send)
+            return
+        start = stream_start(opened.headers, keep_alive(request.scope))
         await send_stream(start, opened.lines, opened.ended, send, watch.stop)
     except asyncio.CancelledError:
         stalled = task in TIMED_OUT
@@ -171,13 +143,42 @@ async def _respond(
         if not (watch.left or stalled) or task.uncancel():
             raise  # cancelled by the server, not because the client left or stalled
     except OSError:
-        pass  # the client left during a send (servers raise OSError subclasses)
-    except Exception as exc:  # a bug in the stream function (or jsonlfn): log, then 500
-        answer = await _lifecycle.server_error(request, exc)
-        if not started:
-            await send_response(answer, send)
+        pass  # only sends are left in here: the client left (servers raise OSError kinds)
+    except Exception as exc:  # a bug of jsonlfn's, or a server's, once the headers left
+        await _lifecycle.server_error(request, exc)
     finally:
         watch.stop()
+
+
+async def _opened(
+    request: ASGIRequest, match: ResolverMatch, methods: Methods
+) -> Opened | HttpResponseBase:
+    """The primed stream, or the answer instead: the mapped 4xx, or a logged 500 for
+    anything else the stream raised while opening (``OSError`` kinds included:
+    ``TimeoutError``, ``ConnectionRefusedError``... are the function's, not the client's)."""
+    try:
+        endpoint = methods.pick(request.method)
+        return await open_stream(endpoint, request, match.kwargs, asgi=True)
+    except HttpError as exc:
+        return exc.response()
+    except Exception as exc:
+        return await _lifecycle.server_error(request, exc)
+
+
+async def _answer(
+    response: HttpResponseBase, request: ASGIRequest | None, send: Send, path: str = ""
+) -> None:
+    """Send an answer other than the stream, logged to ``django.request`` when it is
+    4xx/5xx, as Django's handler logs every such response (once)."""
+    if response.status_code >= 400:
+        log_response(
+            "%s: %s",
+            response.reason_phrase,
+            request.path if request is not None else path,
+            response=response,  # type: ignore[arg-type]  # any response, in Django
+            request=request,
+        )
+    await send_response(response, send)
 
 
 async def _through(
@@ -194,21 +195,25 @@ async def _through(
             return
         if stream is not None and response is not stream and stream.opened.lines is not None:
             await stream.opened.lines.aclose()  # answered without it: the function ends now
-        await send_response(response, send)  # a middleware's own answer, or wrapped content
+        await _answer(response, request, send)  # a middleware's own answer, or wrapped content
     finally:
         stream = opened_stream(request)
         if stream is not None and stream.opened.lines is not None:
             await stream.opened.lines.aclose()  # a no-op once the stream was sent
 
 
-def _check_host(request: ASGIRequest) -> None:
+def _refused_host(request: ASGIRequest) -> HttpResponseBase | None:
+    """The 400 for a ``Host`` outside ``ALLOWED_HOSTS`` (logged as Django logs it)."""
     try:
         request.get_host()
     except DisallowedHost as exc:
         logging.getLogger("django.security.DisallowedHost").error(
             str(exc), extra={"status_code": 400, "request": request}
         )
-        raise BadRequest("Invalid Host header", loc=["headers", "Host"]) from None
+        error = BadRequest("Invalid Host header", loc=["headers", "Host"])
+        error._logged = True  # one record, as Django's handler logs it
+        return error.response()
+    return None
 
 
 async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
@@ -254,58 +259,3 @@ def _declared_length(scope: Scope) -> int | None:
         elif name == b"transfer-encoding":
             return None
     return length
-
-
-async def _awaiting(awaitable: Awaitable[Message]) -> Message:
-    return await awaitable
-
-
-class _ClientWatch:
-    """Cancels the serving task when the client disconnects, with no task of its own.
-
-    Django's handler runs a task per request just to await ``receive()``. Here that
-    coroutine is stepped by hand from the done-callbacks of what it awaits, as a task
-    would, and closed at the end.
-    """
-
-    __slots__ = ("_awaited", "_step", "_task", "left")
-
-    def __init__(self, receive: Receive, task: asyncio.Task[Any]) -> None:
-        self.left = False
-        self._task = task
-        self._awaited: Any = None
-        step = receive()
-        # Coroutines (uvicorn, hypercorn, daphne) are stepped as they are; other
-        # awaitables (granian's receive() is a Rust future) inside one.
-        self._step: Any = step if hasattr(step, "send") else _awaiting(step)
-        self._advance(None)
-
-    def _advance(self, _: object) -> None:
-        step = self._step
-        if step is None:
-            return
-        try:
-            awaited = step.send(None)
-        except StopIteration as done:
-            self._step = None
-            if done.value.get("type") == "http.disconnect":
-                self.left = True
-                self._task.cancel()
-            return
-        except BaseException:
-            self._step = None
-            return
-        if isinstance(awaited, asyncio.Future):
-            awaited._asyncio_future_blocking = False
-            self._awaited = awaited
-            awaited.add_done_callback(self._advance)
-        else:  # a bare yield: asyncio.sleep(0) and the like
-            self._task.get_loop().call_soon(self._advance, None)
-
-    def stop(self) -> None:
-        step, self._step = self._step, None
-        if step is None:
-            return
-        if self._awaited is not None:
-            self._awaited.remove_done_callback(self._advance)
-        step.close()

@@ -18,12 +18,18 @@ request's thread, which costs a hop per request while one is connected).
 
 An exception nothing handled is logged to ``django.request`` as Django logs it, and
 ``got_request_exception`` is sent, so error reporters hear of it; the answer is the
-JSON 500.
+JSON 500. Every other 4xx/5xx answer is logged there too, as Django's handler logs it.
+
+On Django's own path, a stream primed by the view ends when its request finishes
+unless a server iterated it (``end_with_request``): a middleware that raised or
+answered otherwise after the view dropped it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -38,9 +44,9 @@ from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 
 from jsonlfn._errors import ServerError
+from jsonlfn._stream._loop import Lines
 
 _REPLACED = (reset_queries, close_old_connections)  # done by close_connections instead
-_IN_LOOP = (close_caches, reset_urlconf)  # no thread affinity, no I/O to speak of
 SENDER = ASGIHandler  # receivers filtering on Django's handler still hear the direct path
 
 logger = logging.getLogger("django.request")  # where Django's handler logs 500s
@@ -100,6 +106,38 @@ def close_connections() -> None:
         connection.close()
 
 
+# Django's path: the streams each request's view primed, until the request finishes.
+_primed: weakref.WeakKeyDictionary[ThreadSensitiveContext, list[Lines]] = (
+    weakref.WeakKeyDictionary()
+)
+_primed_lock = threading.Lock()  # request_finished comes from a sync thread
+
+
+def end_with_request(lines: Lines) -> None:
+    """On Django's path, end ``lines``' function when its request finishes, unless a
+    server iterated them: a middleware that raises, or answers otherwise, after the view
+    drops the response, and its Task (and ``MAX_STREAMS`` slot) would wait for the
+    garbage collector. ``request_finished`` comes once the answer sent has closed."""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is not None:  # Django's ASGI handler always has one
+        with _primed_lock:
+            _primed.setdefault(context, []).append(lines)
+
+
+def _end_unsent(**_: Any) -> None:
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None:
+        return
+    with _primed_lock:
+        found = _primed.pop(context, ())
+    for lines in found:
+        lines.close()  # from any thread; nothing to do once a server iterated them
+
+
+request_finished.connect(_end_unsent, dispatch_uid="jsonlfn-end-unsent-streams")
+_IN_LOOP = (close_caches, reset_urlconf, _end_unsent)  # no thread affinity, no I/O
+
+
 async def server_error(request: HttpRequest, exc: BaseException) -> HttpResponse:
     """Log ``exc`` as Django's handler does, tell error reporters, return the JSON 500."""
     logger.error(
@@ -109,4 +147,6 @@ async def server_error(request: HttpRequest, exc: BaseException) -> HttpResponse
         extra={"status_code": 500, "request": request},
     )
     await got_request_exception.asend(sender=None, request=request)
-    return ServerError(exc, debug=settings.DEBUG).response()
+    response = ServerError(exc, debug=settings.DEBUG).response()
+    response._has_been_logged = True  # type: ignore[attr-defined]  # Django's mark: logged once
+    return response

@@ -33,7 +33,7 @@ from django.urls import ResolverMatch
 
 from jsonlfn._errors import HttpError, from_django
 from jsonlfn._http import _lifecycle
-from jsonlfn._http._response import JsonlResponse
+from jsonlfn._http._response import JsonlResponse, keep_alive
 from jsonlfn._http._view import Methods, Opened, open_stream
 
 _STREAM = "_jsonlfn_stream"  # the request's DirectStream, once the stream is opened
@@ -94,7 +94,7 @@ class Chain(BaseHandler):
             opened = await open_stream(endpoint, request, match.kwargs, asgi=True)
         except HttpError as exc:
             return exc.response()
-        stream = DirectStream(opened, http11=request.scope.get("http_version") == "1.1")
+        stream = DirectStream(opened, http11=keep_alive(request.scope))
         setattr(request, _STREAM, stream)
         return stream
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -28,6 +28,21 @@ def stream_headers(media_type: str, *, gzip: bool, compressible: bool) -> Header
     if gzip:
         found.append(("Content-Encoding", "gzip"))
     return tuple(found)
+
+
+def keep_alive(scope: Mapping[str, Any]) -> bool:
+    """Whether a stream answer says ``Connection: keep-alive``: HTTP/1.1, unless the
+    client asked ``Connection: close`` (uvicorn would then send both headers)."""
+    if scope.get("http_version") != "1.1":
+        return False
+    for name, value in scope["headers"]:
+        if name == b"connection" and b"close" in _tokens(value):
+            return False
+    return True
+
+
+def _tokens(value: bytes) -> list[bytes]:
+    return [token.strip().lower() for token in value.split(b",")]
 
 
 class JsonlResponse(StreamingHttpResponse):

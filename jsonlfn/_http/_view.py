@@ -26,9 +26,10 @@ from jsonlfn._errors import (
     SpecError,
     from_django,
 )
+from jsonlfn._http import _lifecycle
 from jsonlfn._http._negotiation import JSONL_TYPES, SSE_TYPE, SSE_TYPES, accepts_gzip, negotiate
 from jsonlfn._http._params import Parser, build_parsers, parse_components
-from jsonlfn._http._response import Headers, JsonlResponse, stream_headers
+from jsonlfn._http._response import Headers, JsonlResponse, keep_alive, stream_headers
 from jsonlfn._settings import conf
 from jsonlfn._signature import accepts, check_call, path_parameters
 from jsonlfn._spec import RESUME_KEYWORD, PingOptions, Spec, describe, get_spec
@@ -54,6 +55,7 @@ class Endpoint:
     ping_from_settings: bool  # no @ping: the PING_INTERVAL setting decides
     auth: AuthOptions | None
     pass_auth: bool  # the function declares an `auth` parameter
+    compress: bool | None = None  # jsonl_stream(compress=...); None: the COMPRESS setting
 
     @property
     def offered(self) -> tuple[str, ...]:
@@ -110,6 +112,7 @@ def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
         spec.ping is None,
         spec.auth,
         pass_auth,
+        options.compress,
     )
 
 
@@ -176,7 +179,7 @@ async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) 
         opened = await open_stream(endpoint, request, path, asgi=asgi)
     except HttpError as exc:
         return exc.response()
-    http11 = asgi and getattr(request, "scope", {}).get("http_version") == "1.1"
+    http11 = asgi and keep_alive(request.scope)  # type: ignore[attr-defined]
     if opened.lines is None:
         return JsonlResponse(_nothing(), headers=opened.headers, http11=http11)
     if not asgi:  # each sync-to-async call has its own loop: finish the stream in this one
@@ -188,6 +191,7 @@ async def respond(methods: Methods, request: HttpRequest, path: dict[str, Any]) 
         finally:
             await opened.lines.aclose()  # whatever happened, the function has ended
         return JsonlResponse(lines, headers=opened.headers, http11=False)
+    _lifecycle.end_with_request(opened.lines)
     return JsonlResponse(opened.lines, headers=opened.headers, http11=http11)
 
 
@@ -224,7 +228,7 @@ async def _open(
     patience, limits = endpoint.limits()
     if identity is not None and identity.expires_at is not None:
         limits = dataclasses.replace(limits, ends_at=identity.expires_at)
-    compressible = conf().COMPRESS
+    compressible = conf().COMPRESS if endpoint.compress is None else endpoint.compress
     gzip = compressible and accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING"))
     if gzip:
         limits = dataclasses.replace(limits, gzip=True)

@@ -5,7 +5,9 @@ measures them interleaved, five repetitions by default, reporting medians:
 
   A  one long stream: items/s and the server's CPU µs per item
   B  many short streams (10 items) under concurrent load: req/s, p50, p99
-  C  1000 idle streams: server RSS per connection (jsonlfn with and without pings)
+  C  1000 idle streams: server RSS per connection, warm and cold (jsonlfn with and
+     without pings, and with Accept-Encoding: gzip; cold is the first hold: true cold
+     with --scenarios C only)
   D  time to first byte
   E  latency of a slow producer (one item per 10 ms): yield -> client, p50/p99
   F  topic fan-out to 1,000 and 5,000 subscribers: tests/bench/fanout.py (its own table)
@@ -94,6 +96,7 @@ class Server:
 
 
 SSE_HEADERS = "Accept: text/event-stream\r\n"
+GZIP_HEADERS = "Accept-Encoding: gzip\r\n"  # what browsers, httpx and requests send
 
 
 def servers() -> list[Server]:
@@ -161,6 +164,13 @@ def servers() -> list[Server]:
             "corsheaders",
         ),
         Server("jsonlfn, pings on", django, {"C": "/jsonlfn/idle-pinged/"}),
+        Server("jsonlfn, gzip", django, {"C": "/jsonlfn/idle/"}, headers=GZIP_HEADERS),
+        Server(
+            "jsonlfn, direct ASGI, gzip",
+            "tests.bench.django_project:direct_application",
+            {"C": "/jsonlfn/idle/"},
+            headers=GZIP_HEADERS,
+        ),
         Server("jsonlfn, validate=False", django, {"A": "/jsonlfn/items-unvalidated/"}),
         Server("bare ASGI, a message per line", "tests.bench.bare:per_line", {"A": "/", "B": "/"}),
         Server("bare ASGI, 64 KiB messages", "tests.bench.bare:coalesced", {"A": "/", "B": "/"}),
@@ -321,10 +331,17 @@ async def _load(
 
 
 async def scenario_c(server: Server, count: int) -> dict[str, float]:
-    await _idle_streams(server, count)  # warm-up: every server's heap has grown once
+    """RSS per idle stream, cold (the first ``count`` streams the server holds: its heap
+    grows) and warm (the next ``count``, in the heap the first left)."""
+    await asyncio.sleep(0.5)
+    cold = server.rss_bytes()
+    held = await _idle_streams(server, count)  # warm-up: every server's heap has grown once
     before = server.rss_bytes()
     after = await _idle_streams(server, count)
-    return {"rss_per_conn_kib": (after - before) / count / 1024}
+    return {
+        "rss_per_conn_kib": (after - before) / count / 1024,
+        "cold_rss_per_conn_kib": (held - cold) / count / 1024,
+    }
 
 
 async def _idle_streams(server: Server, count: int) -> int:
@@ -332,7 +349,7 @@ async def _idle_streams(server: Server, count: int) -> int:
     await asyncio.sleep(0.5)
     streams = []
     for _ in range(count):
-        reader, writer = await open_stream(server.port, server.paths["C"])
+        reader, writer = await open_stream(server.port, server.paths["C"], server.headers)
         size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
         await reader.readexactly(size + 2)
         streams.append(writer)
@@ -418,6 +435,7 @@ COLUMNS = [
     ("B p50 ms", "p50_ms", "{:.2f}", False),
     ("B p99 ms", "p99_ms", "{:.2f}", False),
     ("C KiB/idle conn", "rss_per_conn_kib", "{:.1f}", False),
+    ("C cold KiB/idle conn", "cold_rss_per_conn_kib", "{:.1f}", False),
     ("D TTFB ms", "ttfb_ms", "{:.2f}", False),
     ("E p50 ms", "latency_p50_ms", "{:.2f}", False),
     ("E p99 ms", "latency_p99_ms", "{:.2f}", False),

@@ -1,0 +1,134 @@
+"""What one open topic subscriber stream holds on the direct path, object by object.
+
+python -m tests.bench.stream_objects [STREAMS]    (by hand; for issue 25's budget)
+
+Opens STREAMS subscribers of the test project's ``trades`` topic (in-process backend)
+through ``registry.asgi()``, called directly as an ASGI server would call it, delivers
+one event to each, and prints the GC-tracked objects and traced bytes each stream holds,
+grouped by kind. No server is counted: this is jsonlfn's share (plus the few objects of
+this harness's scope, receive and task: about 8 per stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import sys
+import tracemalloc
+import types
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
+
+import django
+
+django.setup()
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+from tests.streams import TRADES, Trade, registry  # noqa: E402
+
+PATH = "/topics/trades/"
+Message = dict[str, Any]
+
+
+def kind(obj: object) -> str:
+    """A type, and for code objects the function they run: where an object comes from."""
+    name = type(obj).__qualname__
+    if isinstance(obj, types.CoroutineType | types.AsyncGeneratorType):
+        return f"{name} {obj.__qualname__}"
+    if isinstance(obj, types.MethodType):
+        return f"method {obj.__qualname__}"
+    return name
+
+
+def census() -> Counter[str]:
+    gc.collect()
+    return Counter(kind(obj) for obj in gc.get_objects())
+
+
+def scope() -> Message:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": PATH,
+        "raw_path": PATH.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"accept", b"application/jsonl")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+def receiver(leave: asyncio.Event) -> Callable[[], Coroutine[Any, Any, Message]]:
+    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive() -> Message:
+        for message in messages:
+            return message
+        await leave.wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def open_streams(count: int) -> None:
+    app = registry.asgi(get_asgi_application())
+    leave = asyncio.Event()
+    lines = 0
+
+    async def send(message: Message) -> None:
+        nonlocal lines
+        lines += message.get("body", b"").count(b"\n")
+
+    def start() -> asyncio.Task[None]:
+        return asyncio.create_task(app(scope(), receiver(leave), send))
+
+    warm = [start()]  # the first stream builds what every stream shares
+    await _until(lambda: TRADES.subscribers() == 1)
+    await TRADES.publish(Trade(n=0))
+    await _until(lambda: lines == 1)
+    before, traced = census(), tracemalloc.get_traced_memory()[0]
+    streams = [start() for _ in range(count)]
+    await _until(lambda: TRADES.subscribers() == count + 1)
+    await TRADES.publish(Trade(n=1))
+    await _until(lambda: lines == count + 2)
+    held = census()
+    held.subtract(before)
+    print_census(count, held, tracemalloc.get_traced_memory()[0] - traced)
+    leave.set()
+    await asyncio.gather(*warm, *streams)
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    for _ in range(10_000):
+        if done():
+            return
+        await asyncio.sleep(0.001)
+    raise RuntimeError("the streams did not get there")
+
+
+def print_census(count: int, held: Counter[str], traced: int) -> None:
+    total = sum(held.values())
+    print(f"{count} open topic streams on the direct path, Python {sys.version.split()[0]}:")
+    print(f"  {total / count:.1f} GC-tracked objects and {traced / count / 1024:.1f} KiB each")
+    for name, number in held.most_common():
+        if number >= count // 2:
+            print(f"  {number / count:6.2f}  {name}")
+
+
+def main() -> None:
+    tracemalloc.start()
+    asyncio.run(open_streams(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+
+
+if __name__ == "__main__":
+    main()
