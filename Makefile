@@ -12,12 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## make test: ruff, mypy --strict, then the whole pytest suite (what CI runs)
+## make test: ruff, import contracts, mypy --strict, then the whole pytest suite (what CI runs)
 test: lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check jsonlfn tests examples
 	$(BIN)/ruff format --check jsonlfn tests examples
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict jsonlfn tests/typing

@@ -150,6 +150,11 @@ def resume(id_type: Any = str) -> Callable[[F], F]:
     ``None`` when the header is absent; 400 when it does not parse. Pair it with
     ``jsonl_stream(id="field")`` so clients know which item field to send back.
     """
+    if inspect.isfunction(id_type):
+        raise SpecError(
+            "@resume was applied without parentheses; write @resume(int) or @resume(str) "
+            "with the type Last-Event-ID is parsed as (@resume() reads it as str)."
+        )
     _require_model(id_type, "resume")
 
     def decorate(fn: F) -> F:

@@ -10,6 +10,8 @@ as an app wrapped by ``registry.asgi()``; otherwise Django's own.
   priming and send interval for the test, so ping tests don't wait real seconds.
 
 Django must be configured (``DJANGO_SETTINGS_MODULE``) before the fixtures are used.
+With pytest-django, ``jsonlfn_client`` needs ``transactional_db`` (or
+``@pytest.mark.django_db(transaction=True)``), not ``db``: see ``_DB_ROLLBACK``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,30 @@ from typing import Any
 
 import pytest
 
+_DB_ROLLBACK = (
+    "jsonlfn_client cannot be used with pytest-django's `db` fixture or a plain "
+    "`@pytest.mark.django_db`: stream functions run their async ORM queries on another "
+    "thread's database connection, outside the test's transaction, so what they write "
+    "would not be rolled back. Use the `transactional_db` fixture, or "
+    "`@pytest.mark.django_db(transaction=True)`, which empties the tables after the test."
+)
+
+
+def _refuse_rolled_back_db(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("django_db")
+    transaction = False
+    if marker is not None:
+        transaction = bool(
+            marker.kwargs.get("transaction", marker.args[0] if marker.args else False)
+        )
+    in_transaction = "db" in request.fixturenames or (marker is not None and not transaction)
+    if in_transaction and "transactional_db" not in request.fixturenames and not transaction:
+        pytest.fail(_DB_ROLLBACK, pytrace=False)
+
 
 @pytest.fixture
-def jsonlfn_client() -> Iterator[Any]:
+def jsonlfn_client(request: pytest.FixtureRequest) -> Iterator[Any]:
+    _refuse_rolled_back_db(request)
     from django.conf import settings  # noqa: PLC0415 - Django is configured by now
     from django.test import override_settings  # noqa: PLC0415
 

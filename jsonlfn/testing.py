@@ -199,7 +199,7 @@ class StreamClient:
         gone = asyncio.Event()
         task = asyncio.create_task(self.app(scope, _receiver(body, gone), messages.put))
         try:
-            start = await messages.get()
+            start = await _response_start(messages, task)
             response = StreamResponse(
                 start["status"],
                 {k.decode().lower(): v.decode() for k, v in start["headers"]},
@@ -212,6 +212,18 @@ class StreamClient:
         finally:
             gone.set()  # the client leaves: the app sees http.disconnect
             await asyncio.wait_for(task, timeout=10)
+
+
+async def _response_start(messages: asyncio.Queue[Any], app: asyncio.Task[Any]) -> Any:
+    """The app's first message; the app's own exception if it ends before sending one
+    (a failing app would otherwise leave the test waiting for ever)."""
+    getting = asyncio.ensure_future(messages.get())
+    await asyncio.wait({getting, app}, return_when=asyncio.FIRST_COMPLETED)
+    if getting.done():
+        return getting.result()
+    getting.cancel()
+    app.result()  # raises what the application raised
+    raise RuntimeError("the ASGI application returned without starting a response")
 
 
 def _scope(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import django
 import pytest
 
 from jsonlfn.testing import LiveServer
+from tests import processes
 from tests.redis_server import REDIS_SERVER, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,13 +90,12 @@ def demo_server() -> Iterator[int]:
     command = [sys.executable, "-m", "uvicorn", "demo.asgi:application"]
     command += ["--app-dir", str(EXAMPLES), "--fd", str(sock.fileno()), "--log-level", "warning"]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    process = subprocess.Popen(command, pass_fds=[sock.fileno()], env=env)
+    process = processes.spawn(command, pass_fds=[sock.fileno()], env=env)
     try:
         wait_for_port(port, process)
         yield port
     finally:
-        process.terminate()
-        process.wait(10)
+        processes.stop(process, signal.SIGTERM)
         sock.close()
 
 
@@ -109,6 +110,16 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("the demo server did not start")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_outlives_the_suite() -> Iterator[None]:
+    """Torn down last: every process the tests started (``tests/processes.py``), with
+    the workers it forked, has ended."""
+    yield
+    if Path("/proc").is_dir():
+        left = processes.survivors()
+        assert not left, f"processes the tests started outlived them: {left}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

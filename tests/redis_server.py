@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests import processes
+
 if TYPE_CHECKING:
     import redis
 
@@ -60,6 +62,7 @@ class RedisServer:
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         self.groups.append(self.process.pid)
+        processes.adopt(self.process)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

@@ -173,6 +173,21 @@ async def invalid(request: Any, query: Count) -> AsyncIterator[Any]:
     yield {"i": 99}
 
 
+class Reading(msgspec.Struct):
+    value: float
+
+
+@registry.get("non-finite/")
+@jsonl_stream(model=Reading)
+@query(Count)
+async def non_finite(request: Any, query: Count) -> AsyncIterator[Any]:
+    """``n`` readings, then a NaN one (JSON has no NaN), then one more."""
+    for i in range(query.n):
+        yield {"value": i / 2}
+    yield {"value": float("nan")}
+    yield {"value": 1.0}
+
+
 @registry.get("unencodable/")
 @jsonl_stream(model=Tick, validate=False)
 @query(Count)

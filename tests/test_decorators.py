@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from jsonlfn import SpecError, body, cookies, get_spec, headers, jsonl_stream, query
+from jsonlfn import SpecError, body, cookies, get_spec, headers, jsonl_stream, query, resume
 from jsonlfn._spec import Spec, StreamOptions
 
 
@@ -115,6 +115,11 @@ def test_decorator_without_parentheses() -> None:
         jsonl_stream(fresh())
     with pytest.raises(SpecError, match=r"write @headers\(...\)"):
         headers(fresh())  # type: ignore[arg-type]
+
+
+def test_resume_without_parentheses_names_the_id_type() -> None:
+    with pytest.raises(SpecError, match=r"write @resume\(int\) or @resume\(str\) with the type"):
+        resume(fresh())
 
 
 def test_component_model_must_have_fields() -> None:

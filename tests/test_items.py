@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
+import math
 from typing import Any, TypedDict
 
 import msgspec
@@ -13,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jsonlfn._stream._items import line_writer, lines_writer, one_line_each, unvalidated_writer
+from jsonlfn._stream._sse import event_writer
 
 
 class User(msgspec.Struct):
@@ -110,3 +112,58 @@ def test_every_string_is_one_line_for_splitlines(text: str) -> None:
     line = one_line_each(orjson.dumps(text))
     assert orjson.loads(line) == text  # the same string
     assert len(line.decode().splitlines()) == 1  # and one line for every line reader
+
+
+class Reading(msgspec.Struct):
+    value: float
+    note: str | None = None
+
+
+@dataclasses.dataclass
+class Sample:
+    values: list[float]
+
+
+FLOAT_MODELS: list[tuple[Any, Any]] = [
+    (float, lambda x: x),
+    (Reading, lambda x: {"value": x}),
+    (Sample, lambda x: {"values": [1.0, x]}),
+    (dict[str, float], lambda x: {"a": x}),
+    (int | float, lambda x: x),
+]
+
+
+@pytest.mark.parametrize(("model", "wrap"), FLOAT_MODELS)
+@given(number=st.floats())
+def test_a_float_model_refuses_nan_and_infinity_and_keeps_every_finite_number(
+    model: Any, wrap: Any, number: float
+) -> None:
+    item = wrap(number)
+    one, many = bytearray(), bytearray()
+    if math.isfinite(number):
+        line_writer(model, validate=True)(item, one)
+        lines_writer(model, validate=True)([item, item], many)
+        expected = msgspec.to_builtins(msgspec.convert(item, model))
+        assert msgspec.json.decode(bytes(one)) == expected
+        assert bytes(many) == bytes(one) * 2
+        return
+    with pytest.raises(msgspec.ValidationError, match="Expected a finite number"):
+        line_writer(model, validate=True)(item, one)
+    with pytest.raises(msgspec.ValidationError, match="Expected a finite number"):
+        lines_writer(model, validate=True)([wrap(1.0), item], many)
+    assert bytes(many) == line(model, wrap(1.0))
+
+
+def test_nulls_of_a_float_model_stay_nulls() -> None:
+    assert line(Reading, {"value": 1.5, "note": None}) == b'{"value":1.5,"note":null}\n'
+
+
+def test_unvalidated_streams_keep_writing_what_the_encoders_write() -> None:
+    assert line(float, float("nan"), validate=False) == b"null\n"
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_server_sent_events_refuse_them_too(number: float) -> None:
+    write = event_writer(Reading, validate=True, id_field="note")
+    with pytest.raises(msgspec.ValidationError, match="Expected a finite number"):
+        write({"value": number, "note": "a"}, bytearray())

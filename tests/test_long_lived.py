@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from django.test import override_settings
 
 from jsonlfn._stream._capacity import admitted
 from jsonlfn._stream._shutdown import LIVE
+from tests import processes
 from tests.conftest import ROOT, LiveServer, wait_for_port
 from tests.tracker import tracker
 from tests.wire import StreamReader, fetch, open_request, reset
@@ -174,7 +174,7 @@ def test_sigterm_stops_uvicorn_and_closes_open_streams(tmp_path: Path, app: str)
     command += ["--fd", str(sock.fileno()), "--timeout-graceful-shutdown", "1"]
     command += ["--log-level", "warning"]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    server = subprocess.Popen(command, pass_fds=[sock.fileno()], env=env)
+    server = processes.spawn(command, pass_fds=[sock.fileno()], env=env)
     try:
         wait_for_port(port, server)
         markers = [tmp_path / f"stream{i}" for i in range(3)]
@@ -190,7 +190,7 @@ def test_sigterm_stops_uvicorn_and_closes_open_streams(tmp_path: Path, app: str)
                 reader.next_line()
             reader.sock.close()
     finally:
-        server.kill()
+        processes.stop(server)
         sock.close()
 
 

@@ -222,6 +222,21 @@ def test_management_command_prints_and_writes_the_document(tmp_path: Path) -> No
     assert valid(json.loads(target.read_text()))["info"]["title"] == "Demo events"
 
 
+@pytest.mark.parametrize(
+    ("dotted", "said"),
+    [
+        ("bad.path", "No module named 'bad'"),
+        ("tests.streams.regsitry", 'does not define a "regsitry"'),
+        ("nodots", "doesn't look like a module path"),
+    ],
+)
+def test_management_command_says_what_a_bad_registry_path_is(dotted: str, said: str) -> None:
+    with pytest.raises(CommandError, match="Give the dotted path of a jsonlfn Registry") as caught:
+        call_command("jsonlfn_openapi", "--registry", dotted)
+    assert said in str(caught.value)
+    assert str(caught.value).startswith(f"--registry {dotted}: ")
+
+
 def test_management_command_asks_which_registry_when_there_are_several() -> None:
     with pytest.raises(CommandError, match="name one with --registry"):
         call_command("jsonlfn_openapi")

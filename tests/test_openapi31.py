@@ -53,6 +53,14 @@ def test_query_operations_become_an_extension() -> None:
     assert not any("query" in item for item in document["paths"].values())
 
 
+def test_http_auth_schemes_are_lower_case_as_31_validators_require() -> None:
+    schemes = registry.openapi("3.1")["components"]["securitySchemes"]
+    http = [scheme for scheme in schemes.values() if scheme["type"] == "http"]
+    assert http
+    assert {scheme["scheme"] for scheme in http} == {"bearer"}
+    assert "Bearer" in json.dumps(registry.openapi())  # 3.2 keeps what JWTAuth was given
+
+
 def test_an_unknown_version_is_refused() -> None:
     with pytest.raises(ValueError, match=r'"3.2" or "3.1", not \'3.0\''):
         Registry().openapi("3.0")

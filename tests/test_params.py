@@ -7,6 +7,10 @@ from typing import Any
 import orjson
 import pytest
 from django.test import AsyncClient, override_settings
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jsonlfn._http._params import decimal_integer
 
 pytestmark = pytest.mark.anyio
 
@@ -140,3 +144,42 @@ async def test_body_too_large_is_413() -> None:
         "type": "value_error",
         "loc": ["body"],
     }
+
+
+@given(number=st.integers(min_value=-(10**30), max_value=10**30), zeros=st.integers(0, 3))
+def test_decimal_digits_are_the_integer_they_write(number: int, zeros: int) -> None:
+    sign = "-" if number < 0 else ""
+    assert decimal_integer(f"{sign}{'0' * zeros}{abs(number)}") == number
+
+
+@given(number=st.floats(allow_nan=False, allow_infinity=False))
+def test_no_other_number_text_is_an_integer(number: float) -> None:
+    for text in (repr(number), f"{number:e}", f"+{abs(number):.0f}"):
+        assert decimal_integer(text) == ""
+
+
+@pytest.mark.parametrize("path", ["/orgs/5/users/", "/resumable/"])
+@pytest.mark.parametrize(("text", "after"), [("05", 5), ("0", 0), ("002", 2)])
+async def test_integer_headers_read_leading_zeros(path: str, text: str, after: int) -> None:
+    response = await AsyncClient().get(path, headers={"Last-Event-ID": text})
+    assert (await lines_of(response))[0] == {"i": after + 1}
+
+
+@pytest.mark.parametrize("path", ["/orgs/5/users/", "/resumable/"])
+@pytest.mark.parametrize("text", ["1e1", "10.0", "+5", "0x10", "1_0", "1E0", "-"])
+async def test_any_other_integer_text_is_a_400_at_the_header(path: str, text: str) -> None:
+    response = await AsyncClient().get(path, headers={"Last-Event-ID": text})
+    assert response.status_code == 400
+    assert error(response)["loc"] == ["headers", "Last-Event-ID"]
+
+
+async def test_integer_query_parameters_read_the_same_way() -> None:
+    assert len(await lines_of(await AsyncClient().get("/count/?n=02"))) == 2
+    response = await AsyncClient().get("/count/?n=1e1")
+    assert response.status_code == 400
+    assert error(response)["loc"] == ["query", "n"]
+
+
+@pytest.mark.parametrize("text", ["٣", "\uff11", "5 5", "", "-"])
+def test_only_ascii_digits_make_an_integer(text: str) -> None:
+    assert decimal_integer(text) == ""

@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests import processes
 from tests.conftest import ROOT, wait_for_port
 from tests.wire import StreamReader, fetch, open_request
 
@@ -56,14 +57,13 @@ class ServerProcess:
         if settings is not None:
             env["DJANGO_SETTINGS_MODULE"] = settings
         argv = [sys.executable, *command(server, APPS[path], self.port), *extra]
-        self.process = subprocess.Popen(
+        self.process = processes.spawn(
             argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_for_port(self.port, self.process)
 
     def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
+        processes.stop(self.process)  # the whole group: granian and hypercorn have workers
 
 
 # By default hypercorn serves from a worker process that learns of the shutdown from a

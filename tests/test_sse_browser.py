@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from jsonlfn.testing import LiveServer
+from tests import processes
 from tests.browser import browser_page, needs_browser
 from tests.conftest import ROOT
 from tests.redis_server import RedisServer
@@ -66,6 +67,7 @@ class Servers:
             start_new_session=True,  # its own process group, killed whole
         )
         self.started.append(process)
+        processes.adopt(process)
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
@@ -194,7 +196,7 @@ def test_eventsource_with_credentials_across_origins_through_cors(
 
 
 @needs_browser
-def test_the_demo_page_reads_the_chat_and_the_ticker_with_eventsource(
+def test_the_demo_page_reads_the_chat_and_the_ticker_with_eventsource_and_users_with_fetch(
     page: Any, demo_server: int
 ) -> None:
     errors: list[str] = []
@@ -208,4 +210,6 @@ def test_the_demo_page_reads_the_chat_and_the_ticker_with_eventsource(
     item = page.locator("#messages li").last
     assert item.inner_text() == "hello from Chromium"
     assert item.get_attribute("data-id")  # the topic's event id, from lastEventId
+    users = "first@example.com, second@example.com"  # README's JSON Lines reader, in Chromium
+    page.wait_for_function(f"document.getElementById('users').textContent === {users!r}")
     assert errors == []

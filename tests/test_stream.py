@@ -82,6 +82,22 @@ def test_invalid_later_item_ends_the_stream_after_the_last_good_line(
     assert "failed mid-stream" in caplog.text
 
 
+def test_a_nan_first_item_under_a_float_model_is_a_422_not_null(live_server: LiveServer) -> None:
+    response = fetch(live_server.port, "/non-finite/?n=0")
+    assert response.status == 422
+    detail = orjson.loads(response.body)["detail"][0]
+    assert detail["loc"] == ["item", "value"]
+    assert "Expected a finite number" in detail["msg"]
+
+
+def test_a_nan_later_item_ends_the_stream_after_the_last_good_line(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = fetch(live_server.port, "/non-finite/?n=2")
+    assert response.body == b'{"value":0.0}\n{"value":0.5}\n'
+    assert "failed mid-stream" in caplog.text
+
+
 def test_unencodable_item_never_leaves_half_a_line(live_server: LiveServer) -> None:
     response = fetch(live_server.port, "/unencodable/?n=2")
     assert response.body == b'{"i":0}\n{"i":1}\n'

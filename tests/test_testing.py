@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
 from jsonlfn.testing import LiveServer, StreamClient
+from tests.conftest import ROOT
 from tests.tracker import tracker
 from tests.wire import StreamReader, open_request
 
@@ -83,3 +89,69 @@ def test_project_application_is_asgi_application_when_set() -> None:
         assert project_application() is direct_application
         assert StreamClient().app is direct_application
     assert type(project_application()).__name__ == "ASGIHandler"  # unset: Django's own
+
+
+# Refused before any request under db; under transactional_db the ORM query runs.
+DB_TESTS = """
+import pytest
+
+
+def test_db(db, jsonlfn_client):
+    pass
+
+
+@pytest.mark.django_db
+def test_mark(jsonlfn_client):
+    pass
+
+
+async def count(client):
+    async with client.stream("/orm/") as response:
+        return [line async for line in response]
+
+
+@pytest.mark.anyio
+async def test_transactional_db(transactional_db, jsonlfn_client):
+    assert [type(n) for n in await count(jsonlfn_client)] == [int]  # the ORM answered
+
+
+@pytest.mark.anyio
+@pytest.mark.django_db(transaction=True)
+async def test_transactional_mark(jsonlfn_client):
+    assert [type(n) for n in await count(jsonlfn_client)] == [int]  # the ORM answered
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("pytest_django") is None, reason="pytest-django not installed"
+)
+def test_pytest_djangos_db_fixture_and_mark_fail_naming_transactional_db(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_db.py").write_text(DB_TESTS)
+    path = os.pathsep.join([str(ROOT), str(ROOT / "examples")])
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": path}
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "pytest_django"]
+    argv += ["-q", "-rfE", "-p", "no:xdist", "test_db.py"]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    out = done.stdout
+    assert "2 passed, 2 errors" in out, out
+    for name in ("test_db", "test_mark"):
+        assert f"ERROR test_db.py::{name} - Failed: jsonlfn_client cannot be" in out
+    assert "Use the `transactional_db` fixture" in out
+
+
+async def test_an_application_failing_before_its_response_raises_its_error() -> None:
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        raise LookupError("no such table")
+
+    async def silent(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+    with pytest.raises(LookupError, match="no such table"):
+        async with StreamClient(failing).stream("/"):
+            pass
+    with pytest.raises(RuntimeError, match="returned without starting a response"):
+        async with StreamClient(silent).stream("/"):
+            pass

@@ -22,6 +22,7 @@ from jsonlfn import PublishFailed
 from jsonlfn._settings import problems
 from jsonlfn._topics._backends import close_loop_connections
 from jsonlfn.testing import LiveServer
+from tests import processes
 from tests.conftest import EXAMPLES, ROOT, wait_for_port
 from tests.redis_server import REDIS_SERVER, RedisServer
 from tests.streams import TRADES, Trade
@@ -176,6 +177,7 @@ def test_in_process_topics_under_several_workers_warn_at_start() -> None:
     process = subprocess.Popen(
         command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
+    processes.adopt(process)
     try:
         wait_for_port(port, process)  # type: ignore[arg-type]
         for _ in range(4):  # the socket hands the requests to both workers, in time

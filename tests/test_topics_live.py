@@ -24,6 +24,7 @@ from jsonlfn import Event, PublishFailed
 from jsonlfn._topics._backends import close_loop_connections
 from jsonlfn.client import stream
 from jsonlfn.testing import LiveServer
+from tests import processes
 from tests.conftest import ROOT, wait_for_port
 from tests.redis_server import RedisServer
 from tests.streams import TRADES, Trade
@@ -139,7 +140,7 @@ def workers(redis_server: RedisServer) -> Iterator[tuple[int, list[subprocess.Po
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=[sock.fileno()])
+        process = processes.spawn(command, cwd=ROOT, env=env, pass_fds=[sock.fileno()])
         started.append(process)
         return process
 
@@ -147,8 +148,7 @@ def workers(redis_server: RedisServer) -> Iterator[tuple[int, list[subprocess.Po
     wait_for_port(port, started[0])
     yield port, started
     for process in started:
-        process.kill()
-        process.wait(10)
+        processes.stop(process)
     sock.close()
 
 
@@ -189,7 +189,7 @@ def _start_second(
     argv = first.args
     assert isinstance(argv, list)
     fd = int(argv[argv.index("--fd") + 1])
-    process = subprocess.Popen(argv, cwd=ROOT, env=env, pass_fds=[fd])
+    process = processes.spawn(argv, cwd=ROOT, env=env, pass_fds=[fd])
     started.append(process)
     return process
 

@@ -5,6 +5,7 @@ Decoders are built once per endpoint; a failure is a 400 whose ``loc`` names the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -69,6 +70,7 @@ def _converting(model: Any, kind: str, public: Mapping[str, str]) -> Callable[[A
     value (leaving it out is how to send ``None``).
     """
     nullable = {field.encode_name for field in _fields(model) if _allows_none(field.type)}
+    integers = {field.encode_name for field in _fields(model) if _is_integer(field.type)}
 
     def convert(data: dict[str, Any]) -> Any:
         for key in nullable & data.keys():
@@ -76,6 +78,8 @@ def _converting(model: Any, kind: str, public: Mapping[str, str]) -> Callable[[A
                 name = public.get(key, key)
                 msg = "Expected a value, got `null`; leave the parameter out instead"
                 raise BadRequest(msg, loc=[kind, name])
+        for key in integers & data.keys():
+            data[key] = decimal_integer(data[key])
         try:
             return msgspec.convert(data, model, strict=False)
         except msgspec.ValidationError as exc:
@@ -133,11 +137,15 @@ def _cookies_parser(model: Any) -> Parser:
 
 
 def _last_event_id_parser(id_type: Any) -> Parser:
+    integer = _is_integer(msgspec.inspect.type_info(id_type))
+
     def parse(request: HttpRequest) -> Any:
         value = request.headers.get(RESUME_HEADER)
         if value is None:
             return None
         value = _trimmed(value)
+        if integer:
+            value = decimal_integer(value)
         try:
             return msgspec.convert(value, id_type, strict=False)
         except msgspec.ValidationError as exc:
@@ -187,6 +195,27 @@ def _read_json_body(request: HttpRequest) -> bytes:
 def _trimmed(value: str) -> str:
     """A header value without the optional whitespace around it (RFC 9110, 5.5)."""
     return value.strip(" \t")
+
+
+_DECIMAL = re.compile(r"-?[0-9]{1,4000}")
+
+
+def decimal_integer(value: Any) -> Any:
+    """An integer parameter's text as its ``int``: ASCII decimal digits after an optional
+    ``-``, leading zeros allowed (``07`` is 7). Any other text is handed on as ``""``,
+    which msgspec refuses with its usual message: left alone, its lax conversion would
+    read ``1e1`` and ``10.0`` as 10 while refusing ``07``."""
+    if not isinstance(value, str):
+        return value
+    return int(value) if _DECIMAL.fullmatch(value) else ""
+
+
+def _is_integer(info: msgspec.inspect.Type) -> bool:
+    """``int``, possibly constrained, or ``int | None``."""
+    if isinstance(info, msgspec.inspect.UnionType):
+        others = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        return len(others) == 1 and isinstance(others[0], msgspec.inspect.IntType)
+    return isinstance(info, msgspec.inspect.IntType)
 
 
 def _allows_none(info: msgspec.inspect.Type) -> bool:

@@ -6,7 +6,9 @@ that is the 3.1 form written here: ``{"type": "array", "items": <item schema>}``
 item schema is also kept as ``x-jsonl-item-schema`` (``text/event-stream``: the event
 schema as ``x-sse-event-schema``), and the item models stay
 ``components/schemas``, which is what code generators build classes from. 3.2's
-``query`` operations become ``x-query`` (3.1 has no QUERY method).
+``query`` operations become ``x-query`` (3.1 has no QUERY method). HTTP auth scheme
+names are written in lower case (``bearer``): they are case-insensitive, and 3.1
+validators such as @apidevtools/swagger-parser accept only the registry's lower-case form.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def downgrade(document: dict[str, Any]) -> dict[str, Any]:
         for operation in item.values():
             for response in operation["responses"].values():
                 _media_types(response.get("content", {}))
+    for scheme in found.get("components", {}).get("securitySchemes", {}).values():
+        if scheme.get("type") == "http" and isinstance(scheme.get("scheme"), str):
+            scheme["scheme"] = scheme["scheme"].lower()
     return found
 
 

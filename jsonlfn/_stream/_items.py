@@ -14,13 +14,14 @@ ready and writes them together (``lines_writer``); ``line_writer`` writes one it
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import orjson
 
-from jsonlfn._topics._event import event_data_model, is_event_model, shared_line
+from jsonlfn._stream._shared import SharesLines, sharing
 
 Writer = Callable[[Any, bytearray], None]
 LinesWriter = Callable[[list[Any], bytearray], None]
@@ -36,11 +37,15 @@ def line_writer(model: Any, *, validate: bool) -> Writer:
     A failing writer may leave partial bytes behind: callers truncate the batch back.
     """
     checked = validate and model is not Any
-    if _mentions_struct(msgspec.inspect.type_info(model)):
+    info = msgspec.inspect.type_info(model)
+    if _mentions_struct(info):
         write = _msgspec_writer(model if checked else None)
     else:
         write = _orjson_writer(model if checked else None)
-    return _sharing_lines(model, write) if is_event_model(model) else write
+    if checked and mentions_float(info):
+        write = finite_only(write)
+    shares = sharing(model)
+    return write if shares is None else _sharing_lines(*shares, write)
 
 
 def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
@@ -51,7 +56,7 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
     """
     write = line_writer(model, validate=validate)
     checked = validate and model is not Any
-    if is_event_model(model) or not _mentions_struct(msgspec.inspect.type_info(model)):
+    if sharing(model) is not None or not _mentions_struct(msgspec.inspect.type_info(model)):
         return functools.partial(write_each, write)
     encode_lines = msgspec.json.Encoder().encode_lines
     if not checked:
@@ -67,18 +72,25 @@ def lines_writer(model: Any, *, validate: bool) -> LinesWriter:
     convert = msgspec.convert
     many = list[model]
 
+    floats = mentions_float(msgspec.inspect.type_info(model))
+
     def write_checked_lines(items: list[Any], batch: bytearray) -> None:
         try:
-            batch += encode_lines(convert(items, many, strict=True))
+            lines = encode_lines(convert(items, many, strict=True))
         except Exception:
             write_each(write, items, batch)
+            return
+        if floats and b"null" in lines:  # maybe a NaN: the line writer finds which item
+            write_each(write, items, batch)
+        else:
+            batch += lines
 
     return write_checked_lines
 
 
-def _sharing_lines(model: Any, write: Writer) -> Writer:
-    """``write``, except that a topic's events are written as the line they share."""
-    data_model = event_data_model(model)
+def _sharing_lines(model: type[SharesLines], data_model: Any, write: Writer) -> Writer:
+    """``write``, except that items carrying a line (a topic's events) are written as it."""
+    shared_line = model._shared_line
 
     def write_event(item: Any, batch: bytearray) -> None:
         line = shared_line(item, data_model)
@@ -88,6 +100,46 @@ def _sharing_lines(model: Any, write: Writer) -> Writer:
             batch += line
 
     return write_event
+
+
+def finite_only(write: Writer) -> Writer:
+    """``write``, refusing items holding NaN or an infinity (``ValidationError``): JSON
+    has no such numbers, and both encoders would write ``null``, which a client reading
+    the model's ``number`` cannot decode. Only a line holding ``null`` is searched."""
+
+    def write_finite(item: Any, batch: bytearray) -> None:
+        size = len(batch)
+        write(item, batch)
+        if batch.find(b"null", size) != -1:
+            refuse_non_finite(item)
+
+    return write_finite
+
+
+def refuse_non_finite(value: Any) -> None:
+    """``msgspec.ValidationError`` naming where ``value`` holds NaN or an infinity."""
+    where = _non_finite(msgspec.to_builtins(value, builtin_types=(float,)), "$")
+    if where is not None:
+        number, path = where
+        raise msgspec.ValidationError(
+            f"Expected a finite number (JSON has no NaN nor Infinity), got `{number}` - at `{path}`"
+        )
+
+
+def _non_finite(value: Any, path: str) -> tuple[str, str] | None:
+    if type(value) is float:
+        return None if math.isfinite(value) else (repr(value), path)
+    if isinstance(value, dict):
+        for key, member in value.items():
+            found = _non_finite(member, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, member in enumerate(value):
+            found = _non_finite(member, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def write_each(write: Writer, items: list[Any], batch: bytearray) -> None:
@@ -198,3 +250,23 @@ def _mentions_struct(info: msgspec.inspect.Type) -> bool:
     if isinstance(item_type, msgspec.inspect.Type):
         return _mentions_struct(item_type)
     return False
+
+
+def mentions_float(info: msgspec.inspect.Type, seen: set[int] | None = None) -> bool:
+    """Whether values of this type may hold a float (anywhere inside)."""
+    if isinstance(info, msgspec.inspect.FloatType | msgspec.inspect.AnyType):
+        return True
+    seen = set() if seen is None else seen
+    if id(info) in seen:
+        return False
+    seen.add(id(info))
+    inner: list[Any] = []
+    for name in ("item_type", "key_type", "value_type"):
+        inner.append(getattr(info, name, None))
+    inner.extend(getattr(info, "types", ()))
+    inner.extend(getattr(info, "item_types", ()))
+    inner.extend(field.type for field in getattr(info, "fields", ()))
+    return any(
+        isinstance(member, msgspec.inspect.Type) and mentions_float(member, seen)
+        for member in inner
+    )

@@ -32,12 +32,14 @@ from jsonlfn._spec import ERROR_EVENT, HISTORY_GONE_EVENT, event_names
 from jsonlfn._stream._items import (
     LinesWriter,
     Writer,
+    finite_only,
     line_writer,
     lines_writer,
+    mentions_float,
     unvalidated_writer,
     write_each,
 )
-from jsonlfn._topics._event import Event, event_data_model, is_event_model, shared_payload
+from jsonlfn._stream._shared import SharesLines, sharing
 
 __all__ = [
     "ERROR_EVENT",
@@ -65,11 +67,14 @@ def event_writer(model: Any, *, validate: bool, id_field: str | None) -> Writer:
     Raises what the JSON Lines writer raises, and ``ValueError`` for an id that an SSE
     ``id:`` line cannot carry. A failing writer may leave partial bytes behind.
     """
-    if is_event_model(model):
-        return _topic_event_writer(model, validate=validate)
+    shares = sharing(model)
+    if shares is not None:
+        return _topic_event_writer(model, *shares, validate=validate)
     checked = validate and model is not Any
     fields = _fields(model, id_field)
     encode = line_writer(model, validate=False)  # JSON and its "\n": the data line
+    if checked and mentions_float(msgspec.inspect.type_info(model)):
+        encode = finite_only(encode)
     convert = msgspec.convert
 
     def write(item: Any, batch: bytearray) -> None:
@@ -88,7 +93,7 @@ def events_writer(model: Any, *, validate: bool, id_field: str | None) -> LinesW
     When an item fails, the events of the items before it are in the batch, nothing of
     it or after it, and its own exception is raised.
     """
-    if is_event_model(model) or id_field is not None or _event_lines(model):
+    if sharing(model) is not None or id_field is not None or _event_lines(model):
         write = event_writer(model, validate=validate, id_field=id_field)
         return functools.partial(write_each, write)
     write_lines = lines_writer(model, validate=validate)
@@ -122,10 +127,12 @@ def retry_field(seconds: float | None) -> bytes:
     return b"retry: %d\n" % round(seconds * 1000)
 
 
-def _topic_event_writer(model: Any, *, validate: bool) -> Writer:
+def _topic_event_writer(
+    model: Any, cls: type[SharesLines], data_model: Any, *, validate: bool
+) -> Writer:
     """A topic's ``Event``: its item as ``data`` (the line it shares with every stream
     of the topic, when it has one), its entry id as ``id``."""
-    data_model = event_data_model(model)
+    shared_payload = cls._shared_payload
     names = _event_lines(data_model)
     checked = validate and data_model is not Any
     encode = line_writer(data_model, validate=False)
@@ -134,8 +141,8 @@ def _topic_event_writer(model: Any, *, validate: bool) -> Writer:
     def write(item: Any, batch: bytearray) -> None:
         payload = shared_payload(item, data_model)
         event = item if payload is not None or not checked else convert(item, model, strict=True)
-        if not isinstance(event, Event):
-            raise TypeError(f"expected a jsonlfn.Event, got {type(event).__name__}")
+        if not isinstance(event, cls):
+            raise TypeError(f"expected a jsonlfn.{cls.__name__}, got {type(event).__name__}")
         name = names.get(type(event.data), b"")
         batch += name + b"id: " + _id_text(event.id).encode() + b"\n" + _DATA
         if payload is None:

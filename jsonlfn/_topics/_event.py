@@ -37,6 +37,15 @@ class Event(msgspec.Struct, Generic[T], frozen=True, dict=True):
     id: str
     data: T
 
+    # What the stream loop asks of items carrying their line (jsonlfn/_stream/_shared.py)
+    @staticmethod
+    def _shared_line(item: Any, data_model: Any) -> bytes | None:
+        return shared_line(item, data_model)
+
+    @staticmethod
+    def _shared_payload(item: Any, data_model: Any) -> bytes | None:
+        return shared_payload(item, data_model)
+
 
 def parse_id(text: str, loc: tuple[str, ...] = ("headers", "Last-Event-ID")) -> EventKey:
     """``"ms-seq"`` as a key, or ``BadRequest`` (400) saying what an event id looks like."""

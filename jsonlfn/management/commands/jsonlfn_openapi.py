@@ -43,7 +43,13 @@ class Command(BaseCommand):
     def _registry(self, dotted: str | None) -> Registry:
         get_resolver().url_patterns  # noqa: B018 - imports the urlconf, creating registries
         if dotted is not None:
-            found = import_string(dotted)
+            try:
+                found = import_string(dotted)
+            except ImportError as exc:
+                raise CommandError(
+                    f"--registry {dotted}: {exc}. Give the dotted path of a jsonlfn "
+                    "Registry, e.g. myapp.streams.registry."
+                ) from exc
             if not isinstance(found, Registry):
                 raise CommandError(f"{dotted} is a {type(found).__name__}, not a jsonlfn Registry.")
             return found
