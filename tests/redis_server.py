@@ -68,8 +68,10 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
                     conn.sendall(b"PING\r\n")
-                    if conn.recv(64)[:1] in (b"+", b"-"):  # PONG, or NOAUTH: it is up
-                        return
+                    answer = conn.recv(64)
+                    if answer[:1] in (b"+", b"-") and not answer.startswith(b"-LOADING"):
+                        return  # PONG, or NOAUTH: it is up (LOADING: not yet, BusyLoadingError)
+                    time.sleep(0.02)
             except OSError:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
