@@ -15,24 +15,17 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from django.core.handlers.asgi import ASGIHandler
 from django.test import Client, override_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jsonlfn.apps import check_io_free_middleware
 from jsonlfn.testing import LiveServer
+from tests.bench.startproject import MIDDLEWARE
 from tests.streams import registry
+from tests.test_middleware import serve_both
 
-STARTPROJECT = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
+STARTPROJECT = MIDDLEWARE  # django-admin startproject's
 with override_settings(MIDDLEWARE=STARTPROJECT):  # SessionAuth() checks MIDDLEWARE
     from tests.startproject_streams import THREADS
     from tests.startproject_streams import registry as startproject_registry
@@ -60,18 +53,8 @@ MASKED_COOKIES = frozenset({"sessionid", "csrftoken"})  # random values
 
 
 def serve(**overrides: Any) -> Iterator[dict[str, LiveServer]]:
-    """Django's handler, and ``registry.asgi()`` in front of it, under ``overrides``."""
-    with override_settings(**overrides):
-        django = ASGIHandler()
-        servers = {
-            "django": LiveServer(django),
-            "direct": LiveServer(startproject_registry.asgi(registry.asgi(django))),
-        }
-        for server in servers.values():
-            server.start()
-        yield servers
-        for server in servers.values():
-            server.stop()
+    """Django's handler, and both registries' ``asgi()`` in front of it, under ``overrides``."""
+    yield from serve_both(lambda app: startproject_registry.asgi(registry.asgi(app)), **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from django.test import override_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jsonlfn._http._direct import ASGIApp
 from jsonlfn.testing import LiveServer, jwt_token
 from tests.settings_cors import BROWSER
 from tests.streams import registry
@@ -36,18 +37,23 @@ PREFLIGHT = {
 UNCOMPARED = frozenset({"date", "server"})
 
 
-def serve_both(**overrides: Any) -> Iterator[dict[str, LiveServer]]:
-    """Django's handler and ``registry.asgi()`` in front of it, built under ``overrides``."""
+def serve_both(
+    direct: Callable[[ASGIApp], ASGIApp] = registry.asgi, **overrides: Any
+) -> Iterator[dict[str, LiveServer]]:
+    """Django's handler and ``direct`` of it (``registry.asgi()``), built under
+    ``overrides``; stopped when the generator ends or is closed."""
     with override_settings(**overrides):
         servers = {
             "django": LiveServer(ASGIHandler()),
-            "direct": LiveServer(registry.asgi(ASGIHandler())),
+            "direct": LiveServer(direct(ASGIHandler())),
         }
         for server in servers.values():
             server.start()
-        yield servers
-        for server in servers.values():
-            server.stop()
+        try:
+            yield servers
+        finally:
+            for server in servers.values():
+                server.stop()
 
 
 @pytest.fixture(scope="module")
