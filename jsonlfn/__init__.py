@@ -44,6 +44,7 @@ if _typing.TYPE_CHECKING:
         Unavailable,
         UnsupportedMediaType,
     )
+    from jsonlfn._handoff import Handoff
     from jsonlfn._http._negotiation import JSONL_TYPES, SSE_TYPE
     from jsonlfn._http._response import JsonlResponse
     from jsonlfn._registry import Registry, Route
@@ -61,6 +62,7 @@ __all__ = [
     "BadRequest",
     "Event",
     "Forbidden",
+    "Handoff",
     "HistoryGone",
     "HttpError",
     "Identity",
@@ -109,6 +111,7 @@ _MODULES = {
     "BadRequest": "jsonlfn._errors",
     "Event": "jsonlfn._topics._event",
     "Forbidden": "jsonlfn._errors",
+    "Handoff": "jsonlfn._handoff",
     "HistoryGone": "jsonlfn._errors",
     "HttpError": "jsonlfn._errors",
     "Identity": "jsonlfn._auth._backends",

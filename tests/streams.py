@@ -15,6 +15,8 @@ import msgspec
 from jsonlfn import (
     APIKeyAuth,
     Event,
+    Handoff,
+    HistoryGone,
     HttpError,
     Identity,
     JWTAuth,
@@ -571,7 +573,38 @@ TRADES = Topic("trades", model=Trade, maxlen=20_000)
 @registry.get("topics/trades/")
 @jsonl_stream(model=Event[Trade], id="id")
 @resume(str)
-async def live_trades(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Trade]]:
-    """The events of the ``trades`` topic, resumed after ``Last-Event-ID``."""
+async def live_trades(request: Any, last_event_id: str | None) -> AsyncIterator[Handoff]:
+    """The events of the ``trades`` topic, resumed after ``Last-Event-ID`` (the checker
+    and the live topic tests read this one: the subscription handed off)."""
+    yield TRADES.subscription(after=last_event_id)
+
+
+@registry.get("topics/trades/iterated/")
+@jsonl_stream(model=Event[Trade], id="id")
+@resume(str)
+async def iterated_trades(request: Any, last_event_id: str | None) -> AsyncIterator[Event[Trade]]:
+    """The same events, iterated by the function itself (what ``subscription`` must
+    stream alike)."""
     async for event in TRADES.subscribe(after=last_event_id):
         yield event
+
+
+@registry.get("topics/trades/framed/")
+@jsonl_stream(id="id")
+@resume(str)
+@query(Count)
+async def framed_trades(
+    request: Any, last_event_id: str | None, query: Count
+) -> AsyncIterator[str | Handoff]:
+    """``"first"``, the subscription, ``"gone"`` if its history is gone (caught at the
+    yield), then ``"last"`` once the subscriber fell behind; tracked start and finish."""
+    tracker.start(query.label)
+    try:
+        yield "first"
+        try:
+            yield TRADES.subscription(after=last_event_id)
+        except HistoryGone:
+            yield "gone"
+        yield "last"
+    finally:
+        finished(query)

@@ -218,6 +218,8 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop: a frame per wait cost
             yield coding.batch(head)
             head = b""
         while True:
+            if producer.source is not None:  # handed off: the live items wait there
+                producer.gather()
             if producer.items:  # fewer than a chunk, left when the function suspended
                 producer.write()
             if producer.batch:
@@ -267,6 +269,7 @@ def _own(producer: Producer) -> asyncio.Task[Any] | None:
 def _write_rest(plan: Plan, producer: Producer) -> bytes:
     """Write the items yielded but not written yet; on a failing one, its last words."""
     try:
+        producer.gather()
         if producer.items:
             producer.write()
     except Exception as exc:

@@ -13,6 +13,11 @@ first item after the loop started waiting: the loop then runs on the next loop t
 once the function is suspended, so it flushes everything that was ready together. When
 the batch is full the Task waits until the loop has taken it, which bounds memory and
 lets other tasks run while a function that never awaits keeps producing.
+
+A function that yields a ``Handoff`` (``_handoff``) stays suspended at that ``yield``
+while the Task opens the source, writes its backlog and parks. The source then notifies
+the stream loop of each live item, and the loop gathers them itself: one wake-up
+per line instead of two. The Task resumes the function once the source has ended.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
 
 from jsonlfn._errors import InvalidItem, validation_detail
+from jsonlfn._handoff import Handoff, Opener, Source
 from jsonlfn._stream._capacity import Slot
 from jsonlfn._stream._items import LinesWriter, Writer, one_line_each
 
@@ -47,6 +53,7 @@ class Producer:
     __slots__ = (
         "_closing",
         "_loop",
+        "_parked",
         "_paused",
         "_timer",
         "_waiter",
@@ -59,6 +66,7 @@ class Producer:
         "owned",
         "priming",
         "slot",
+        "source",
         "task",
     )
 
@@ -88,6 +96,8 @@ class Producer:
         self._timer: asyncio.TimerHandle | None = None  # ... at most until this fires
         self._paused: asyncio.Future[None] | None = None  # the Task waits on it: batch full
         self._closing = False
+        self.source: Source | None = None  # a Handoff's, while the function is handed off
+        self._parked: asyncio.Future[None] | None = None  # the Task waits on it meanwhile
         self.slot = slot  # given back once the function has ended (or been abandoned)
         self._loop = asyncio.get_running_loop()
         self.task = self._loop.create_task(self._run(agen), name=name)
@@ -95,7 +105,14 @@ class Producer:
     async def _run(self, agen: AsyncGenerator[Any, None]) -> None:
         items = self.items
         try:
-            async for item in agen:
+            async for yielded in agen:
+                item = yielded
+                if type(item) is Handoff:
+                    item = await self._handed_off(item, agen)
+                    if item is _RESUMED:
+                        continue
+                    if item is _ENDED:
+                        break
                 items.append(item)
                 if len(items) >= self.chunk:
                     await self._collected()
@@ -104,6 +121,67 @@ class Producer:
                 await agen.aclose()  # finished: nothing; stopped at a yield: its finally runs
             finally:
                 self._wake()  # the loop runs on the next turn, when this Task is done
+
+    async def _handed_off(self, handoff: Handoff, agen: AsyncGenerator[Any, None]) -> Any:
+        """Follow the handoff's source; then ``_RESUMED``, or, when it failed to open and
+        the function caught that, what the function yielded next (``_ENDED``: nothing)."""
+        while True:
+            failure = await self._follow(handoff.opener)
+            if failure is None:
+                return _RESUMED
+            try:
+                item = await agen.athrow(failure)  # raised at the yield, as `async for` would
+            except StopAsyncIteration:
+                return _ENDED
+            if type(item) is not Handoff:
+                return item
+            handoff = item
+
+    async def _follow(self, opener: Opener) -> Exception | None:
+        """Open the source, write its backlog, park until it ends; what failed to open it."""
+        try:
+            source, backlog = await opener.open()
+        except Exception as exc:
+            return exc
+        try:
+            await self._backlog(backlog)
+            self.source = source
+            source.consumer = self
+            if not source.behind:
+                self._parked = self._loop.create_future()
+                self.notified()  # items it buffered while the backlog was written
+                await self._parked
+            self.gather()
+        finally:
+            self._parked = self.source = source.consumer = None
+            opener.close()
+        if self.items:
+            await self._collected()
+        return None
+
+    async def _backlog(self, pages: AsyncIterator[list[Any]]) -> None:
+        items = self.items
+        async for page in pages:
+            items += page
+            if len(items) >= self.chunk:
+                await self._collected()
+
+    def notified(self) -> None:
+        """The source has items, or has ended: wake the loop; an ended one, the Task."""
+        source, parked = self.source, self._parked
+        if source is None:
+            return
+        if source.behind and parked is not None and not parked.done():
+            parked.set_result(None)
+        self._wake()
+
+    def gather(self) -> None:
+        """Take the items the source buffered (called by the stream loop)."""
+        source = self.source
+        if source is not None and source.buffer:
+            buffer = source.buffer
+            self.items += buffer
+            buffer.clear()
 
     async def _collected(self) -> None:
         """Write the collected items; wake the loop if it waits; pause on a full batch."""
@@ -237,6 +315,10 @@ class Producer:
             self.slot.release()
         if cancelled:
             raise asyncio.CancelledError
+
+
+_RESUMED = object()  # the function resumes after the yield of a handoff
+_ENDED = object()  # ... and returned
 
 
 def _retrieve(running: bool, task: asyncio.Task[None]) -> None:

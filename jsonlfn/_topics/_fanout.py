@@ -2,8 +2,8 @@
 
 A backend keeps one ``Feed`` per topic per event loop and calls ``deliver`` once per
 event; each ``Subscriber`` queues it in a bounded buffer and wakes the stream function
-waiting on it. Nothing here runs per subscriber but ``offer``: a comparison, an append
-and at most one future set.
+waiting on it, or notifies the stream loop reading it (``_handoff``). Nothing here runs
+per subscriber but ``offer``: a comparison, an append and at most one wake-up.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
+from jsonlfn._handoff import Consumer
 from jsonlfn._topics._event import Event, EventKey
 
 
@@ -23,7 +24,7 @@ class Subscriber:
     its iteration ends, so its client resumes from the last id it received.
     """
 
-    __slots__ = ("after", "behind", "buffer", "limit", "waiter")
+    __slots__ = ("after", "behind", "buffer", "consumer", "limit", "waiter")
 
     def __init__(self, after: EventKey, limit: int) -> None:
         self.after = after  # the key of the newest event queued (or skipped as seen)
@@ -31,6 +32,7 @@ class Subscriber:
         self.buffer: deque[Event[Any]] = deque()
         self.behind = False
         self.waiter: asyncio.Future[None] | None = None
+        self.consumer: Consumer | None = None  # the stream loop reading it (a Handoff)
 
     def offer(self, key: EventKey, event: Event[Any]) -> None:
         if key <= self.after or self.behind:
@@ -50,6 +52,9 @@ class Subscriber:
         self._wake()
 
     def _wake(self) -> None:
+        if self.consumer is not None:
+            self.consumer.notified()
+            return
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
