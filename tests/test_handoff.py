@@ -74,16 +74,16 @@ async def finished(label: str) -> None:
 async def test_the_handed_off_and_the_iterated_shape_stream_the_same_events(
     topics: str, live_server: LiveServer
 ) -> None:
-    first = [
-        asyncio.ensure_future(read(live_server.url + path, 20)) for path in (FAST, ITERATED)
-    ]
+    first = [asyncio.ensure_future(read(live_server.url + path, 20)) for path in (FAST, ITERATED)]
     await joined(2)
     ids = [await TRADES.publish(Trade(n, f"note {n}")) for n in range(20)]
     fast, iterated = [await reading for reading in first]
     assert [e.id for e in fast] == [e.id for e in iterated] == ids
-    assert [e.data for e in fast] == [e.data for e in iterated] == [
-        Trade(n, f"note {n}") for n in range(20)
-    ]
+    assert (
+        [e.data for e in fast]
+        == [e.data for e in iterated]
+        == [Trade(n, f"note {n}") for n in range(20)]
+    )
     await joined_none()
     resumed = [
         asyncio.ensure_future(read(live_server.url + path, 19, headers={"Last-Event-ID": ids[5]}))
