@@ -44,6 +44,7 @@ from jsonlfn._http._response import keep_alive
 from jsonlfn._http._send import (
     Message,
     Send,
+    Watch,
     response_start,
     send_response,
     send_stream,
@@ -129,14 +130,14 @@ async def _respond(
             await _answer(refused, request, send)
             return
         if chain is not None:  # the chain answers every failure itself, as Django's does
-            await _through(chain, request, send, watch.stop)
+            await _through(chain, request, send, watch)
             return
         opened = await _opened(request, match, methods)
         if isinstance(opened, HttpResponseBase):
             await _answer(opened, request, send)
             return
         start = stream_start(opened.headers, keep_alive(request.scope))
-        await send_stream(start, opened.lines, opened.ended, send, watch.stop)
+        await send_stream(start, opened.lines, opened.ended, send, watch)
     except asyncio.CancelledError:
         stalled = task in TIMED_OUT
         TIMED_OUT.discard(task)
@@ -181,9 +182,7 @@ async def _answer(
     await send_response(response, send)
 
 
-async def _through(
-    chain: Chain, request: ASGIRequest, send: Send, done: Callable[[], None]
-) -> None:
+async def _through(chain: Chain, request: ASGIRequest, send: Send, watch: Watch) -> None:
     """The project's middleware around the stream: the batches go out with the headers
     the middleware set, unless they answered otherwise (then the stream is closed)."""
     try:
@@ -191,7 +190,7 @@ async def _through(
         stream = opened_stream(request)
         if response is stream and stream is not None and stream.untouched():
             opened = stream.opened
-            await send_stream(response_start(stream), opened.lines, opened.ended, send, done)
+            await send_stream(response_start(stream), opened.lines, opened.ended, send, watch)
             return
         if stream is not None and response is not stream and stream.opened.lines is not None:
             await stream.opened.lines.aclose()  # answered without it: the function ends now

@@ -9,7 +9,7 @@ its cookies as ``Set-Cookie``, then its content, streamed when it is streaming.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Protocol
 
 from django.http import HttpResponseBase
 
@@ -21,13 +21,20 @@ Send = Callable[[Message], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
 
 
+class Watch(Protocol):
+    """What notices the client leave (``_watch.ClientWatch``)."""
+
+    def stop(self) -> None: ...
+
+
 async def send_stream(
-    start: Message, lines: Lines | None, ended: list[bool], send: Send, done: Callable[[], None]
+    start: Message, lines: Lines | None, ended: list[bool], send: Send, watch: Watch
 ) -> None:
     """Send ``start``, then each batch; the last one ends the response (one write).
 
-    ``lines`` is None for HEAD. ``done`` runs before the last write: servers report the
-    finished response as a disconnect, which is no longer news then.
+    ``lines`` is None for HEAD. ``watch`` stops before the last write: servers report
+    the finished response as a disconnect, which is no longer news then. (The watch,
+    not its bound ``stop``: one object fewer held by every open stream.)
     """
     last = b""
     try:
@@ -41,7 +48,7 @@ async def send_stream(
     finally:
         if lines is not None:
             await lines.aclose()  # also when the headers never left: the function ends
-    done()
+    watch.stop()
     await send({"type": "http.response.body", "body": last, "more_body": False})
 
 

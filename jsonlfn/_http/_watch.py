@@ -33,9 +33,11 @@ class ClientWatch:
         # Coroutines (uvicorn, hypercorn, daphne) are stepped as they are; other
         # awaitables (granian's receive() is a Rust future) inside one.
         self._step: Any = step if hasattr(step, "send") else _awaiting(step)
-        self._advance(None)
+        self(None)
 
-    def _advance(self, _: object) -> None:
+    # The done-callback of what receive() awaits is the watch itself, not a bound method:
+    # one object fewer held by every open stream (tests/test_stream_objects.py).
+    def __call__(self, _: object) -> None:
         step = self._step
         if step is None:
             return
@@ -53,14 +55,14 @@ class ClientWatch:
         if isinstance(awaited, asyncio.Future):
             awaited._asyncio_future_blocking = False
             self._awaited = awaited
-            awaited.add_done_callback(self._advance)
+            awaited.add_done_callback(self)
         else:  # a bare yield: asyncio.sleep(0) and the like
-            self._task.get_loop().call_soon(self._advance, None)
+            self._task.get_loop().call_soon(self, None)
 
     def stop(self) -> None:
         step, self._step = self._step, None
         if step is None:
             return
         if self._awaited is not None:
-            self._awaited.remove_done_callback(self._advance)
+            self._awaited.remove_done_callback(self)
         step.close()

@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 
 from jsonlfn._errors import InvalidItem, validation_detail
-from jsonlfn._handoff import Handoff, Opener, Source
+from jsonlfn._handoff import Handoff, Source
 from jsonlfn._stream._capacity import Slot
 from jsonlfn._stream._items import LinesWriter, Writer, one_line_each
 
@@ -123,41 +123,39 @@ class Producer:
                 self._wake()  # the loop runs on the next turn, when this Task is done
 
     async def _handed_off(self, handoff: Handoff, agen: AsyncGenerator[Any, None]) -> Any:
-        """Follow the handoff's source; then ``_RESUMED``, or, when it failed to open and
-        the function caught that, what the function yielded next (``_ENDED``: nothing)."""
+        """Open the handoff's source, write its backlog, park until the source ended,
+        and return ``_RESUMED``. A source that fails to open raises at the yield (as an
+        ``async for`` there would); then what the function yields next (``_ENDED``:
+        it returned). One coroutine, not two: each is held by every open stream."""
         while True:
-            failure = await self._follow(handoff.opener)
-            if failure is None:
-                return _RESUMED
+            opener = handoff.opener
             try:
-                item = await agen.athrow(failure)  # raised at the yield, as `async for` would
-            except StopAsyncIteration:
-                return _ENDED
-            if type(item) is not Handoff:
-                return item
-            handoff = item
-
-    async def _follow(self, opener: Opener) -> Exception | None:
-        """Open the source, write its backlog, park until it ends; what failed to open it."""
-        try:
-            source, backlog = await opener.open()
-        except Exception as exc:
-            return exc
-        try:
-            await self._backlog(backlog)
-            self.source = source
-            source.consumer = self
-            if not source.behind:
-                self._parked = self._loop.create_future()
-                self.notified()  # items it buffered while the backlog was written
-                await self._parked
-            self.gather()
-        finally:
-            self._parked = self.source = source.consumer = None
-            opener.close()
-        if self.items:
-            await self._collected()
-        return None
+                source, backlog = await opener.open()
+            except Exception as exc:
+                try:
+                    item = await agen.athrow(exc)
+                except StopAsyncIteration:
+                    return _ENDED
+                if type(item) is not Handoff:
+                    return item
+                handoff = item
+                continue
+            try:
+                await self._backlog(backlog)
+                del backlog  # spent: a parked stream need not hold it
+                self.source = source
+                source.consumer = self
+                if not source.behind:
+                    self._parked = self._loop.create_future()
+                    self.notified()  # items it buffered while the backlog was written
+                    await self._parked
+                self.gather()
+            finally:
+                self._parked = self.source = source.consumer = None
+                opener.close()
+            if self.items:
+                await self._collected()
+            return _RESUMED
 
     async def _backlog(self, pages: AsyncIterator[list[Any]]) -> None:
         items = self.items

@@ -1,6 +1,8 @@
 """What one open topic subscriber stream holds on the direct path, object by object.
 
-python -m tests.bench.stream_objects [STREAMS]    (by hand; for issue 25's budget)
+python -m tests.bench.stream_objects [STREAMS] [--json]
+
+By hand, and by ``tests/test_stream_objects.py`` (``--json``), which holds the budget.
 
 Opens STREAMS subscribers of the test project's ``trades`` topic (in-process backend)
 through ``registry.asgi()``, called directly as an ASGI server would call it, delivers
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
 import sys
 import tracemalloc
@@ -80,7 +83,8 @@ def receiver(leave: asyncio.Event) -> Callable[[], Coroutine[Any, Any, Message]]
     return receive
 
 
-async def open_streams(count: int) -> None:
+async def open_streams(count: int) -> tuple[Counter[str], int]:
+    """What ``count`` open streams hold more than none: objects by kind, traced bytes."""
     app = registry.asgi(get_asgi_application())
     leave = asyncio.Event()
     lines = 0
@@ -103,9 +107,10 @@ async def open_streams(count: int) -> None:
     await _until(lambda: lines == count + 2)
     held = census()
     held.subtract(before)
-    print_census(count, held, tracemalloc.get_traced_memory()[0] - traced)
+    traced = tracemalloc.get_traced_memory()[0] - traced
     leave.set()
     await asyncio.gather(*warm, *streams)
+    return held, traced
 
 
 async def _until(done: Callable[[], bool]) -> None:
@@ -125,9 +130,23 @@ def print_census(count: int, held: Counter[str], traced: int) -> None:
             print(f"  {number / count:6.2f}  {name}")
 
 
+def as_json(count: int, held: Counter[str], traced: int) -> str:
+    common = {name: number / count for name, number in held.items() if number >= count // 2}
+    objects = sum(held.values()) / count
+    return json.dumps(
+        {"streams": count, "objects": objects, "kib": traced / count / 1024, "kinds": common}
+    )
+
+
 def main() -> None:
+    words = [word for word in sys.argv[1:] if word != "--json"]
+    count = int(words[0]) if words else 1000
     tracemalloc.start()
-    asyncio.run(open_streams(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))
+    held, traced = asyncio.run(open_streams(count))
+    if "--json" in sys.argv:
+        print(as_json(count, held, traced))
+    else:
+        print_census(count, held, traced)
 
 
 if __name__ == "__main__":

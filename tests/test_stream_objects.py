@@ -1,0 +1,33 @@
+"""What an open topic subscriber stream holds stays within its budget.
+
+``tests/bench/stream_objects.py`` opens 200 subscriber streams of ``topics/trades/``
+(``Topic.subscription``) on the direct path, in a fresh interpreter, and counts the
+GC-tracked objects and traced bytes they hold: jsonlfn's share plus about 8 objects of
+its own harness (scope, receive, task). Every object an open stream holds is walked by
+each full collection, which is what set the fan-out's p99 (``make bench`` scenario F).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+OBJECTS = 64  # 62.5 measured on 3.11 (70.3 before Topic.subscription, 88 on uvicorn)
+KIB = 13.0  # 11.4 measured on 3.11
+
+
+def test_an_open_subscriber_stream_holds_at_most_its_budget() -> None:
+    run = [sys.executable, "-m", "tests.bench.stream_objects", "200", "--json"]
+    found = json.loads(subprocess.run(run, cwd=ROOT, capture_output=True, check=True).stdout)
+    kinds = found["kinds"]
+    assert found["objects"] <= OBJECTS, kinds
+    assert found["kib"] <= KIB
+    # the handed-off shape: no frame of subscribe(), of Subscriber.next or of the backlog
+    held = " ".join(kinds)
+    assert "async_generator Topic.subscribe" not in held
+    assert "Subscriber.next" not in held
+    assert "pages" not in held
+    assert kinds["Producer"] == 1.0  # the census sees the streams it opened
