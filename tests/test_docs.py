@@ -80,4 +80,5 @@ def check_schemathesis(argv: list[str], expected: list[str], cwd: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
     summary = [re.sub(r"=+| in [\d.]+s", "", line).strip() for line in expected]
-    assert summary == [re.sub(r"=+| in [\d.]+s", "", result.stdout.splitlines()[-1]).strip()]
+    got = [re.sub(r"=+| in [\d.]+s", "", result.stdout.splitlines()[-1]).strip()]
+    assert summary == got, result.stdout[-3000:]
