@@ -167,15 +167,12 @@ chat = Topic("chat", model=Message, maxlen=1000)
 @sse(retry=1)  # EventSource reconnects after 1 s, sending Last-Event-ID
 @resume(str)
 @ping(every=15)
-async def chat_messages(
-    request: Any, last_event_id: str | None
-) -> AsyncIterator[jsonlfn.Event[Message]]:
+async def chat_messages(request: Any, last_event_id: str | None) -> AsyncIterator[jsonlfn.Handoff]:
     """Every message posted to the chat, as it is posted; endless.
 
     With `Last-Event-ID`, first the messages after that one.
     """
-    async for event in chat.subscribe(after=last_event_id):
-        yield event
+    yield chat.subscription(after=last_event_id)  # jsonlfn streams the events
 
 
 @registry.post("api/chat/messages/")
@@ -206,14 +203,13 @@ def require_member(auth: Identity, org: int) -> None:
 @ping(every=15)
 async def org_chat_messages(
     request: Any, org: int, auth: Identity, last_event_id: str | None
-) -> AsyncIterator[jsonlfn.Event[Message]]:
+) -> AsyncIterator[jsonlfn.Handoff]:
     """The chat of one organisation, for its members (the token's `orgs` claim).
 
     403 before the first message for anyone else.
     """
     require_member(auth, org)
-    async for event in org_chat(org).subscribe(after=last_event_id):
-        yield event
+    yield org_chat(org).subscription(after=last_event_id)
 
 
 @registry.post("api/orgs/<int:org>/chat/messages/")
