@@ -254,7 +254,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop: a frame per wait cost
         try:
             yield final
         finally:
-            send.stop()  # also when closed here: the timer must not outlive the stream
+            send.close()  # also when closed here: the timer must not outlive the stream
 
 
 def _own(producer: Producer) -> asyncio.Task[Any] | None:
@@ -282,7 +282,7 @@ async def _end(
 ) -> None:
     """Disarm the stream's timers, end the function's Task, stop counting it as live."""
     expiry.cancel()
-    send.stop()
+    send.close()
     try:
         await producer.stop()
     finally:
