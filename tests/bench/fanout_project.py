@@ -33,7 +33,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import django
@@ -173,7 +173,7 @@ def publish_sync(rate: Rate) -> dict[str, Any]:
 
 urlpatterns = [path("", include(registry.urls()))]
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
