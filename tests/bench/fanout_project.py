@@ -105,7 +105,7 @@ async def handwritten(request: Any, last_event_id: str | None) -> AsyncIterator[
         last: Any = last_event_id or await _newest_id(client)
         while True:
             # under redis-py's default socket_timeout (5 s), which a longer BLOCK trips
-            reply: Any = await client.xread({TICKS.key: last}, block=2_000, count=100)
+            reply: Any = await client.xread({TICKS.channel.key: last}, block=2_000, count=100)
             for _stream, entries in reply or ():
                 for entry_id, fields in entries:
                     last = entry_id
@@ -116,7 +116,7 @@ async def handwritten(request: Any, last_event_id: str | None) -> AsyncIterator[
 
 async def _newest_id(client: redis.asyncio.Redis) -> bytes:
     """The newest entry's id: reading after ``$`` again after a timeout could skip one."""
-    newest: Any = await client.xrevrange(TICKS.key, count=1)
+    newest: Any = await client.xrevrange(TICKS.channel.key, count=1)
     found: bytes = newest[0][0] if newest else b"0-0"
     return found
 
