@@ -1,14 +1,21 @@
 """Scenario F of `make bench`: topic fan-out to many subscribers on one worker.
 
-``python -m tests.bench.fanout --help``. Three servers, each a uvicorn process (uvloop,
-httptools, one worker) serving ``tests.bench.fanout_project`` through ``registry.asgi()``:
+``python -m tests.bench.fanout --help``. Five servers (``--variants``), each a uvicorn
+process (uvloop, httptools, one worker) serving ``tests.bench.fanout_project`` through
+``registry.asgi()``:
 
-- jsonlfn, in-process topic: ``Topic.subscribe()``, published from inside the server
-  (a bench-only endpoint publishing at the rate asked);
-- jsonlfn, Redis topic: the same stream function on the Redis backend, published by a
-  process of its own with ``Topic.publish_sync``;
-- hand-written: one ``XREAD BLOCK`` loop per stream on its own Redis connection, what
-  a user writes without topics; same Redis, same publisher.
+- ``memory``, jsonlfn, in-process topic, subscription(): the stream function yields
+  ``Topic.subscription()`` and jsonlfn streams the events (one wake-up per line),
+  published from inside the server (a bench-only endpoint publishing at the rate asked);
+- ``iterated``, jsonlfn, in-process topic, async for: ``async for event in
+  Topic.subscribe(): yield event`` (two wake-ups per line), same publisher;
+- ``bare``, the floor: a plain ASGI stream beside ``registry.asgi()``, no jsonlfn code,
+  that the same in-process publisher hands each event's line (the bytes jsonlfn sends):
+  one wake-up and one ``http.response.body`` per line;
+- ``redis``, jsonlfn, Redis topic: the ``memory`` stream function on the Redis backend,
+  published by a process of its own with ``Topic.publish_sync``;
+- ``hand``, hand-written: one ``XREAD BLOCK`` loop per stream on its own Redis
+  connection, what a user writes without topics; same Redis, same publisher.
 
 For each server and each N, N subscribers (raw asyncio connections in a client process,
 ``tests.bench.fanout_client``) open their streams and get their headers; then, for each
@@ -21,9 +28,11 @@ fail (p99 over ``--p99-limit`` ms, or a line lost: an overloaded server batches 
 lines per write, so a higher rate can hold where a lower one failed); then
 ``--refine`` steps bisect between the highest rate held and the next one tried. The
 table shows each server at ``--at`` events/s and at its highest rate held, and the
-ratio of jsonlfn Redis's deliveries/s to the hand-written loop's there. A server that
-cannot open all N streams within 30 s is reported as such. By hand only: this asserts
-nothing.
+ratio of jsonlfn Redis's deliveries/s to the hand-written loop's there. When ``bare``
+ran too, each CPU µs per line comes with its ratio to the floor's at the same N and
+rate ("x floor"; the goal: jsonlfn at most 1.6x), and a second table lists every
+window with it. A server that cannot open all N streams within 30 s is reported as
+such. By hand only: this asserts nothing.
 
 A topic's first subscriber connects alone, the rest after it: N subscribers joining a
 Redis topic that has none in this process each look it up (``XINFO STREAM``) at once,
@@ -215,7 +224,26 @@ def row(windows: list[Window], at: float) -> dict[str, Any]:
 
 
 def _cells(window: Window | None, keys: list[tuple[str, str]]) -> list[str]:
-    return [fmt.format(window[key]) if window else "" for key, fmt in keys]
+    return [
+        fmt.format(window[key]) if window and window.get(key) is not None else ""
+        for key, fmt in keys
+    ]
+
+
+def to_floor(windows: list[list[Window]]) -> None:
+    """Set each window's ``cpu_x_floor``: its CPU per line over the bare floor's at the
+    same N and rate (None: the floor has no such window)."""
+    floor = {
+        (w["n"], w["rate"]): w["cpu_us_per_line"]
+        for each in windows
+        for w in each
+        if w["variant"] == VARIANTS["bare"].name and w.get("lines")
+    }
+    for each in windows:
+        for w in each:
+            if "error" not in w:
+                base = floor.get((w["n"], w["rate"]))
+                w["cpu_x_floor"] = w["cpu_us_per_line"] / base if base else None
 
 
 AT_COLUMNS = [
@@ -223,23 +251,49 @@ AT_COLUMNS = [
     ("p99_ms", "{:.1f}"),
     ("lines_per_s", "{:,.0f}"),
     ("cpu_us_per_line", "{:.2f}"),
+    ("cpu_x_floor", "{:.2f}x"),
     ("redis_cpu_us_per_line", "{:.2f}"),
     ("lost", "{:,}"),
     ("client_cpu", "{:.0%}"),
 ]
 BEST_COLUMNS = [("rate", "{:g}"), ("lines_per_s", "{:,.0f}"), ("p99_ms", "{:.1f}")]
-BEST_COLUMNS += [("cpu_us_per_line", "{:.2f}")]
+BEST_COLUMNS += [("cpu_us_per_line", "{:.2f}"), ("cpu_x_floor", "{:.2f}x")]
+WINDOW_COLUMNS = [
+    ("rate", "{:g}"),
+    ("p50_ms", "{:.1f}"),
+    ("p99_ms", "{:.1f}"),
+    ("lines_per_s", "{:,.0f}"),
+    ("cpu_us_per_line", "{:.2f}"),
+    ("cpu_x_floor", "{:.2f}x"),
+    ("redis_cpu_us_per_line", "{:.2f}"),
+    ("lost", "{:,}"),
+    ("closed", "{:,}"),
+    ("held", "{}"),
+]
 
 
 def table(rows: list[dict[str, Any]], at: float, limit: float) -> str:
     header = ["server", "N", *(f"{at:g}/s: {t}" for t in ("p50 ms", "p99 ms", "lines/s"))]
-    header += [f"{at:g}/s: {t}" for t in ("CPU µs/line", "Redis CPU µs/line", "lost")]
-    header += [f"{at:g}/s: client CPU", f"highest rate held, p99 ≤ {limit:g} ms (events/s)"]
-    header += ["lines/s there", "p99 ms there", "CPU µs/line there"]
+    header += [f"{at:g}/s: {t}" for t in ("CPU µs/line", "x floor", "Redis CPU µs/line")]
+    header += [f"{at:g}/s: lost", f"{at:g}/s: client CPU"]
+    header += [f"highest rate held, p99 ≤ {limit:g} ms (events/s)"]
+    header += ["lines/s there", "p99 ms there", "CPU µs/line there", "x floor there"]
     lines = [header, ["---"] * len(header)]
     for found in rows:
         cells = [found["variant"], f"{found['n']:,}", *_cells(found["at"], AT_COLUMNS)]
         lines.append(cells + _cells(found["best"], BEST_COLUMNS))
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def windows_table(windows: list[list[Window]]) -> str:
+    """Every window measured, in the order run."""
+    header = ["server", "N", "events/s", "p50 ms", "p99 ms", "lines/s", "CPU µs/line"]
+    header += ["x floor", "Redis CPU µs/line", "lost", "closed", "held"]
+    lines = [header, ["---"] * len(header)]
+    for each in windows:
+        for w in each:
+            if "error" not in w:
+                lines.append([w["variant"], f"{w['n']:,}", *_cells(w, WINDOW_COLUMNS)])
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
@@ -323,8 +377,12 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     began = time.perf_counter()
     windows = run_all(args)
+    to_floor(windows)
     rows = [row(each, args.at) for each in windows]
     print(table(rows, args.at, args.p99_limit))
+    if any(w.get("cpu_x_floor") for each in windows for w in each):
+        print("\nEvery window (x floor: CPU µs/line over the bare floor's, same N and rate):\n")
+        print(windows_table(windows))
     for n, ratio in ratios(rows).items():
         print(f"\nN={n:,}: jsonlfn Redis delivers {ratio:.2f}x the hand-written loop's lines/s")
     args.json.parent.mkdir(parents=True, exist_ok=True)

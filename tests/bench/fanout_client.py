@@ -38,7 +38,8 @@ class Lines:
         self.sent_at.clear()
 
     def record(self, chunk: bytes, now: float) -> int:
-        """Count the lines of ``chunk`` (whole lines: jsonlfn writes no partial ones)."""
+        """Count the lines of ``chunk`` (whole lines: neither jsonlfn nor the bare floor,
+        which sends each event's line as jsonlfn does, one chunk each, writes partial ones)."""
         bins, sent_at = self.bins, self.sent_at
         lines = chunk.split(b"\n")
         lines.pop()  # the chunk ends with a newline

@@ -31,7 +31,13 @@ class Variant:
 
 
 VARIANTS = {
-    "memory": Variant("jsonlfn, in-process topic", "/fanout/ticks/", False, "server"),
+    "memory": Variant(
+        "jsonlfn, in-process topic, subscription()", "/fanout/ticks/", False, "server"
+    ),
+    "iterated": Variant(
+        "jsonlfn, in-process topic, async for", "/fanout/iterated/", False, "server"
+    ),
+    "bare": Variant("bare ASGI floor, in-process", "/fanout/bare/", False, "server"),
     "redis": Variant("jsonlfn, Redis topic", "/fanout/ticks/", True, "process"),
     "hand": Variant("hand-written XREAD loop", "/fanout/handwritten/", False, "process"),
 }
