@@ -83,8 +83,9 @@ def receiver(leave: asyncio.Event) -> Callable[[], Coroutine[Any, Any, Message]]
     return receive
 
 
-async def open_streams(count: int) -> tuple[Counter[str], int]:
-    """What ``count`` open streams hold more than none: objects by kind, traced bytes."""
+async def open_streams(count: int) -> tuple[Counter[str], int, Counter[str]]:
+    """What ``count`` open streams hold more than none (objects by kind, traced bytes),
+    and the objects that one more event leaves for the oldest generation (by kind)."""
     app = registry.asgi(get_asgi_application())
     leave = asyncio.Event()
     lines = 0
@@ -108,9 +109,28 @@ async def open_streams(count: int) -> tuple[Counter[str], int]:
     held = census()
     held.subtract(before)
     traced = tracemalloc.get_traced_memory()[0] - traced
+    promoted = await _promoted(lambda: lines == 2 * count + 3)
     leave.set()
     await asyncio.gather(*warm, *streams)
-    return held, traced
+    return held, traced, promoted
+
+
+async def _promoted(delivered: Callable[[], bool]) -> Counter[str]:
+    """What one event delivered to every stream promotes to the oldest generation.
+
+    Those are what a full collection waits for: CPython runs one once the objects
+    promoted since the last exceed a quarter of those it holds, so an open stream that
+    holds H objects and promotes P per line is walked in full every H / 4P lines.
+    """
+    gc.collect()
+    gc.freeze()  # what is there now leaves the oldest generation for a moment
+    try:
+        await TRADES.publish(Trade(n=2))
+        await _until(delivered)
+        gc.collect(1)  # the survivors of the younger generations move to the oldest
+        return Counter(kind(obj) for obj in gc.get_objects(2))
+    finally:
+        gc.unfreeze()
 
 
 async def _until(done: Callable[[], bool]) -> None:
@@ -130,11 +150,17 @@ def print_census(count: int, held: Counter[str], traced: int) -> None:
             print(f"  {number / count:6.2f}  {name}")
 
 
-def as_json(count: int, held: Counter[str], traced: int) -> str:
+def as_json(count: int, held: Counter[str], traced: int, promoted: Counter[str]) -> str:
     common = {name: number / count for name, number in held.items() if number >= count // 2}
-    objects = sum(held.values()) / count
     return json.dumps(
-        {"streams": count, "objects": objects, "kib": traced / count / 1024, "kinds": common}
+        {
+            "streams": count,
+            "objects": sum(held.values()) / count,
+            "kib": traced / count / 1024,
+            "kinds": common,
+            "promoted": sum(promoted.values()) / count,
+            "promoted_kinds": {name: number / count for name, number in promoted.items()},
+        }
     )
 
 
@@ -142,11 +168,15 @@ def main() -> None:
     words = [word for word in sys.argv[1:] if word != "--json"]
     count = int(words[0]) if words else 1000
     tracemalloc.start()
-    held, traced = asyncio.run(open_streams(count))
+    held, traced, promoted = asyncio.run(open_streams(count))
     if "--json" in sys.argv:
-        print(as_json(count, held, traced))
+        print(as_json(count, held, traced, promoted))
     else:
         print_census(count, held, traced)
+        print(f"  one more event promotes {sum(promoted.values()) / count:.2f} objects each:")
+        for name, number in promoted.most_common():
+            if number >= count // 2:
+                print(f"  {number / count:6.2f}  {name}")
 
 
 if __name__ == "__main__":
