@@ -11,6 +11,7 @@ import logging
 import threading
 
 from jsonlfn._errors import Unavailable
+from jsonlfn._stream import _collector
 
 logger = logging.getLogger("jsonlfn")
 
@@ -31,6 +32,7 @@ class Slot:
             if self._held:
                 self._held = False
                 _admitted[0] -= 1
+                _collector.adjust(_admitted[0])
 
 
 def admit(limit: int | None, retry_after: int) -> Slot:
@@ -39,6 +41,7 @@ def admit(limit: int | None, retry_after: int) -> Slot:
         full = limit is not None and _admitted[0] >= limit
         if not full:
             _admitted[0] += 1
+            _collector.adjust(_admitted[0])
     if full:  # logged outside the lock: a handler may be slow
         logger.warning("jsonlfn: refused a stream: MAX_STREAMS=%s streams are open here", limit)
         raise Unavailable(retry_after)
