@@ -316,7 +316,7 @@ def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=numbers, default=[1000, 5000], help="subscriber counts")
+    parser.add_argument("--n", type=numbers, default=[1000, 10000], help="subscriber counts")
     parser.add_argument("--rates", type=numbers, default=[1, 2, 5, 10, 25, 50, 100, 200, 400, 800])
     parser.add_argument("--at", type=float, default=50.0, help="the rate of the goal columns")
     parser.add_argument("--seconds", type=float, default=4.0, help="publishing per window")
@@ -324,7 +324,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--refine", type=int, default=2, help="bisections after a failure")
     parser.add_argument("--patience", type=int, default=2, help="failures in a row that stop")
     parser.add_argument("--p99-limit", type=float, default=100.0, help="ms")
-    parser.add_argument("--variants", default="memory,redis,hand", help="of " + ",".join(VARIANTS))
+    parser.add_argument("--variants", default="bare,memory,iterated,redis,hand", help="of " + ",".join(VARIANTS))
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--quick", action="store_true", help="N=1000, 2 s windows, ~1 min")
     parser.add_argument(
