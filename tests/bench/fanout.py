@@ -324,7 +324,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--refine", type=int, default=2, help="bisections after a failure")
     parser.add_argument("--patience", type=int, default=2, help="failures in a row that stop")
     parser.add_argument("--p99-limit", type=float, default=100.0, help="ms")
-    parser.add_argument("--variants", default="bare,memory,iterated,redis,hand", help="of " + ",".join(VARIANTS))
+    every = "bare,memory,iterated,redis,hand"
+    parser.add_argument("--variants", default=every, help="of " + ",".join(VARIANTS))
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--quick", action="store_true", help="N=1000, 2 s windows, ~1 min")
     parser.add_argument(
