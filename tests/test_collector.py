@@ -45,13 +45,22 @@ def test_many_open_streams_raise_the_first_threshold_and_few_bring_it_back() -> 
     assert gc.get_threshold() == DEFAULT
 
 
-def test_python_3_13s_default_is_raised_ten_times_too() -> None:
-    gc.set_threshold(2000, 10, 10)
+@pytest.mark.parametrize(
+    ("before", "while_many"),
+    [
+        ((2000, 10, 10), (20000, 10, 10)),  # Python 3.13's default, ten times too
+        ((1000, 20, 5), (1000, 20, 5)),  # a process with thresholds of its own keeps them
+    ],
+)
+def test_thresholds_while_many_streams_are_open(
+    before: tuple[int, int, int], while_many: tuple[int, int, int]
+) -> None:
+    gc.set_threshold(*before)
     slots = open_until(MANY)
-    assert gc.get_threshold() == (20000, 10, 10)
+    assert gc.get_threshold() == while_many
     for slot in slots:
         slot.release()
-    assert gc.get_threshold() == (2000, 10, 10)
+    assert gc.get_threshold() == before
 
 
 def test_thresholds_set_while_tuned_are_kept() -> None:
@@ -60,15 +69,6 @@ def test_thresholds_set_while_tuned_are_kept() -> None:
     for slot in slots:
         slot.release()
     assert gc.get_threshold() == (5000, 10, 10)
-
-
-def test_a_process_with_thresholds_of_its_own_keeps_them() -> None:
-    gc.set_threshold(1000, 20, 5)
-    slots = open_until(MANY)
-    assert gc.get_threshold() == (1000, 20, 5)
-    for slot in slots:
-        slot.release()
-    assert gc.get_threshold() == (1000, 20, 5)
 
 
 def test_gc_tuning_off_leaves_the_collector_alone() -> None:

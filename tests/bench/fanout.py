@@ -246,7 +246,7 @@ def to_floor(windows: list[list[Window]]) -> None:
                 w["cpu_x_floor"] = w["cpu_us_per_line"] / base if base else None
 
 
-AT_COLUMNS = [
+_MEASURES = [
     ("p50_ms", "{:.1f}"),
     ("p99_ms", "{:.1f}"),
     ("lines_per_s", "{:,.0f}"),
@@ -254,22 +254,11 @@ AT_COLUMNS = [
     ("cpu_x_floor", "{:.2f}x"),
     ("redis_cpu_us_per_line", "{:.2f}"),
     ("lost", "{:,}"),
-    ("client_cpu", "{:.0%}"),
 ]
+AT_COLUMNS = [*_MEASURES, ("client_cpu", "{:.0%}")]
 BEST_COLUMNS = [("rate", "{:g}"), ("lines_per_s", "{:,.0f}"), ("p99_ms", "{:.1f}")]
 BEST_COLUMNS += [("cpu_us_per_line", "{:.2f}"), ("cpu_x_floor", "{:.2f}x")]
-WINDOW_COLUMNS = [
-    ("rate", "{:g}"),
-    ("p50_ms", "{:.1f}"),
-    ("p99_ms", "{:.1f}"),
-    ("lines_per_s", "{:,.0f}"),
-    ("cpu_us_per_line", "{:.2f}"),
-    ("cpu_x_floor", "{:.2f}x"),
-    ("redis_cpu_us_per_line", "{:.2f}"),
-    ("lost", "{:,}"),
-    ("closed", "{:,}"),
-    ("held", "{}"),
-]
+WINDOW_COLUMNS = [("rate", "{:g}"), *_MEASURES, ("closed", "{:,}"), ("held", "{}")]
 
 
 def table(rows: list[dict[str, Any]], at: float, limit: float) -> str:
