@@ -164,7 +164,10 @@ async def httpx_timeout() -> AsyncIterator[Any]:
     server = await asyncio.start_server(_silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with httpx.AsyncClient(timeout=0.05) as client:
+        # Only the read may time out: a connect that waits for a busy loop to accept
+        # would be a ConnectTimeout in one run and not the next (seen in CI on 3.13).
+        timeout = httpx.Timeout(10.0, read=0.05)
+        async with httpx.AsyncClient(timeout=timeout) as client:
             yield "start"
             try:
                 await client.get(f"http://127.0.0.1:{port}/")
