@@ -44,11 +44,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import http.client
 import json
 import math
 import resource
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -89,6 +91,40 @@ def merged(answers: list[dict[str, Any]]) -> dict[int, int]:
     return bins
 
 
+class PlainRequests:
+    """A plain Django request (``fanout/plain/``) every 20 ms while a window publishes:
+    how responsive the worker stays while it fans out (issue 25: p99 <= 50 ms)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PlainRequests:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            while not self._stop.wait(0.02):
+                began = time.perf_counter()
+                connection.request("GET", "/fanout/plain/")
+                connection.getresponse().read()
+                self.ms.append((time.perf_counter() - began) * 1e3)
+        finally:
+            connection.close()
+
+    def p99(self) -> float:
+        ordered = sorted(self.ms)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else math.nan
+
+
 @dataclasses.dataclass
 class Setup:
     """One server under test with its N subscribers connected."""
@@ -106,12 +142,15 @@ class Setup:
         self.clients.connect(self.port, self.variant.path, self.n)  # replace any that ended
         self.clients.ask(("reset",))
         cpu, redis_cpu = cpu_seconds(self.server), cpu_seconds(self.redis)
-        published = self.publisher.publish(rate, args.seconds)
+        with PlainRequests(self.port) as plain:
+            published = self.publisher.publish(rate, args.seconds)
         answers = self.clients.ask(("collect", published["published"], args.drain))
         cpu, redis_cpu = cpu_seconds(self.server) - cpu, cpu_seconds(self.redis) - redis_cpu
-        return summary(
+        found = summary(
             self, rate, published, answers, cpu=cpu, redis_cpu=redis_cpu, limit=args.p99_limit
         )
+        found["plain_p99_ms"] = plain.p99()
+        return found
 
 
 def summary(
@@ -255,16 +294,17 @@ _MEASURES = [
     ("redis_cpu_us_per_line", "{:.2f}"),
     ("lost", "{:,}"),
 ]
-AT_COLUMNS = [*_MEASURES, ("client_cpu", "{:.0%}")]
+AT_COLUMNS = [*_MEASURES, ("plain_p99_ms", "{:.1f}"), ("client_cpu", "{:.0%}")]
 BEST_COLUMNS = [("rate", "{:g}"), ("lines_per_s", "{:,.0f}"), ("p99_ms", "{:.1f}")]
 BEST_COLUMNS += [("cpu_us_per_line", "{:.2f}"), ("cpu_x_floor", "{:.2f}x")]
-WINDOW_COLUMNS = [("rate", "{:g}"), *_MEASURES, ("closed", "{:,}"), ("held", "{}")]
+WINDOW_COLUMNS = [("rate", "{:g}"), *_MEASURES, ("plain_p99_ms", "{:.1f}")]
+WINDOW_COLUMNS += [("closed", "{:,}"), ("held", "{}")]
 
 
 def table(rows: list[dict[str, Any]], at: float, limit: float) -> str:
     header = ["server", "N", *(f"{at:g}/s: {t}" for t in ("p50 ms", "p99 ms", "lines/s"))]
     header += [f"{at:g}/s: {t}" for t in ("CPU µs/line", "x floor", "Redis CPU µs/line")]
-    header += [f"{at:g}/s: lost", f"{at:g}/s: client CPU"]
+    header += [f"{at:g}/s: {t}" for t in ("lost", "plain request p99 ms", "client CPU")]
     header += [f"highest rate held, p99 ≤ {limit:g} ms (events/s)"]
     header += ["lines/s there", "p99 ms there", "CPU µs/line there", "x floor there"]
     lines = [header, ["---"] * len(header)]
@@ -277,7 +317,7 @@ def table(rows: list[dict[str, Any]], at: float, limit: float) -> str:
 def windows_table(windows: list[list[Window]]) -> str:
     """Every window measured, in the order run."""
     header = ["server", "N", "events/s", "p50 ms", "p99 ms", "lines/s", "CPU µs/line"]
-    header += ["x floor", "Redis CPU µs/line", "lost", "closed", "held"]
+    header += ["x floor", "Redis CPU µs/line", "lost", "plain request p99 ms", "closed", "held"]
     lines = [header, ["---"] * len(header)]
     for each in windows:
         for w in each:

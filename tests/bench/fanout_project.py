@@ -57,6 +57,7 @@ if not settings.configured:
 
 import redis.asyncio
 from django.core.asgi import get_asgi_application
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from jsonlfn import Event, Handoff, Registry, Topic, jsonl_stream, query, resume
@@ -171,7 +172,12 @@ def publish_sync(rate: Rate) -> dict[str, Any]:
     return _published(count, began, late)
 
 
-urlpatterns = [path("", include(registry.urls()))]
+def plain(request: HttpRequest) -> HttpResponse:
+    """A plain Django view: how long the worker takes to answer one while it fans out."""
+    return HttpResponse(b"ok")
+
+
+urlpatterns = [path("fanout/plain/", plain), path("", include(registry.urls()))]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
