@@ -24,7 +24,7 @@ class Subscriber:
     its iteration ends, so its client resumes from the last id it received.
     """
 
-    __slots__ = ("after", "behind", "buffer", "consumer", "limit", "waiter")
+    __slots__ = ("after", "behind", "buffer", "consumer", "limit", "queued", "waiter")
 
     def __init__(self, after: EventKey, limit: int) -> None:
         self.after = after  # the key of the newest event queued (or skipped as seen)
@@ -33,25 +33,27 @@ class Subscriber:
         self.behind = False
         self.waiter: asyncio.Future[None] | None = None
         self.consumer: Consumer | None = None  # the stream loop reading it (a Handoff)
+        self.queued = False  # in its feed's queue of subscribers to wake
 
-    def offer(self, key: EventKey, event: Event[Any]) -> None:
+    def offer(self, key: EventKey, event: Event[Any]) -> bool:
+        """Buffer the event (or fall behind); whether the subscriber is to be woken."""
         if key <= self.after or self.behind:
-            return  # seen already (a backlog, or another delivery path, had it)
+            return False  # seen already (a backlog, or another delivery path, had it)
         if len(self.buffer) >= self.limit:
             self.behind = True
         else:
             self.buffer.append(event)
             self.after = key
-        self._wake()
+        return True
 
     def end_now(self) -> None:
         """End at once, dropping what is buffered: events before it may be missing, so
         the client must resume from the last event it got (and may learn of a gap)."""
         self.buffer.clear()
         self.behind = True
-        self._wake()
+        self.wake()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         if self.consumer is not None:
             self.consumer.notified()
             return
@@ -76,25 +78,57 @@ class Subscriber:
 
 
 class Feed:
-    """The subscribers of one topic in one event loop, and where its events have got to."""
+    """The subscribers of one topic in one event loop, and where its events have got to.
 
-    __slots__ = ("position", "subscribers")
+    Each event is buffered by every subscriber at once, but at most ``CHUNK`` of them
+    are woken per loop turn, the rest on the turns after, once the streams woken so
+    far have sent: 10,000 woken in one turn kept the worker from every other request
+    for the whole burst (a plain request's p99: 373 ms at 10,000 subscribers, 1
+    event/s). A subscriber still waiting for its turn gets the next events in the same
+    wake-up, so a loaded worker writes several lines per send, as before.
+    """
+
+    __slots__ = ("position", "subscribers", "unwoken")
 
     def __init__(self, position: EventKey) -> None:
         self.position = position  # the key of the newest event delivered
         self.subscribers: set[Subscriber] = set()
+        self.unwoken: deque[Subscriber] = deque()  # buffered an event, to be woken
 
     def deliver(self, key: EventKey, event: Event[Any]) -> None:
         if key <= self.position:
             return
         self.position = key
+        unwoken = self.unwoken
+        waking = not unwoken  # else a turn to wake the queued ones is already coming
+        budget = CHUNK if waking else 0
         for subscriber in self.subscribers:
-            subscriber.offer(key, event)
+            if subscriber.offer(key, event) and not subscriber.queued:
+                if budget:
+                    budget -= 1
+                    subscriber.wake()
+                else:
+                    subscriber.queued = True
+                    unwoken.append(subscriber)
+        if waking and unwoken:
+            asyncio.get_running_loop().call_soon(self._wake_some)
+
+    def _wake_some(self) -> None:
+        unwoken = self.unwoken
+        for _ in range(min(CHUNK, len(unwoken))):
+            subscriber = unwoken.popleft()
+            subscriber.queued = False
+            subscriber.wake()
+        if unwoken:
+            asyncio.get_running_loop().call_soon(self._wake_some)
 
     def end_all(self) -> None:
         """End every subscriber at once (``Subscriber.end_now``)."""
         for subscriber in self.subscribers:
             subscriber.end_now()
+
+
+CHUNK = 256  # subscribers woken per loop turn: about 8 ms of sends on uvicorn
 
 
 async def pages(*held: list[Event[Any]]) -> AsyncIterator[list[Event[Any]]]:
