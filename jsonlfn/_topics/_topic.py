@@ -101,9 +101,8 @@ class Topic(Generic[T]):
         unreachable. Ends when this subscriber falls ``TOPIC_BUFFER`` events behind, so
         its client resumes instead of the server buffering without bound.
         """
-        store = backend()
-        start = None if after is None else parse_id(after)
-        subscriber, backlog = await store.join(self.channel, start, conf().TOPIC_BUFFER)
+        subscription = self._subscription(after)
+        subscriber, backlog = await subscription.open()
         try:
             async for page in backlog:
                 for event in page:
@@ -111,7 +110,7 @@ class Topic(Generic[T]):
             while (live := await subscriber.next()) is not None:
                 yield live
         finally:
-            store.leave(self.channel, subscriber)
+            subscription.close()
 
     def subscription(self, after: str | None = None) -> Handoff:
         """What ``subscribe(after)`` streams, for a stream function to yield: jsonlfn
@@ -121,8 +120,11 @@ class Topic(Generic[T]):
         The errors ``subscribe`` raises are raised at the ``yield`` (``BadRequest``
         here already); when the subscriber falls behind, the function resumes after it.
         """
+        return Handoff(self._subscription(after))
+
+    def _subscription(self, after: str | None) -> _Subscription:
         start = None if after is None else parse_id(after)
-        return Handoff(_Subscription(backend(), self.channel, start, conf().TOPIC_BUFFER))
+        return _Subscription(backend(), self.channel, start, conf().TOPIC_BUFFER)
 
     def subscribers(self) -> int:
         """How many subscriptions to this topic have joined in this process (every event
