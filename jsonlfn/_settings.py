@@ -59,8 +59,8 @@ class Conf:
     # registry.asgi(): the project's own MiddlewareMixin classes (dotted paths) whose hooks
     # do no I/O, called in the event loop instead of a thread (two hops saved per hook).
     IO_FREE_MIDDLEWARE: tuple[str, ...] = ()
-    # From 500 open streams on, raise the garbage collector's first threshold from 700
-    # to 7,000 (CPython's defaults only; restored below 250): see _stream/_collector.py.
+    # From 500 open streams on, raise the garbage collector's first threshold ten times
+    # (CPython's defaults only; restored below 250): see _stream/_collector.py.
     GC_TUNING: bool = True
 
 
