@@ -160,15 +160,19 @@ async def test_a_client_sees_every_event_once_across_a_killed_worker(
     publisher process publishes; the client resumes on B and misses nothing."""
     port, started = workers
     env = {**os.environ, "JSONLFN_TEST_TOPICS": redis_server.url}
+    # The client starts after a marker event: a live join after the publisher began
+    # would rightly miss its first events (CI once saw that with a fixed sleep here).
+    with override_settings(JSONLFN={**settings.JSONLFN, "TOPICS": redis_server.url}):
+        marker = await asyncio.to_thread(TRADES.publish_sync, Trade(-1, "marker"))
     received = Received()
-    reading = asyncio.ensure_future(received.collect(f"http://127.0.0.1:{port}{PATH}"))
-    await asyncio.sleep(1.0)  # A has the stream's headers out: the client is A's
+    reading = asyncio.ensure_future(received.collect(f"http://127.0.0.1:{port}{PATH}", marker))
     publisher = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "tests.topic_publisher", "60"),
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
     )
+    await received.at_least(1)  # only A was up: the client is A's
     second = _start_second(started, port, env)
     await received.at_least(20)
     started[0].send_signal(signal.SIGKILL)
@@ -201,10 +205,11 @@ class Received(list[Event[Trade]]):
         super().__init__()
         self.more = asyncio.Event()
 
-    async def collect(self, url: str) -> None:
+    async def collect(self, url: str, after: str) -> None:
         # Retries stay frequent while the second worker starts (seconds under load).
         options = {"resume": True, "follow": True, "backoff": 0.05, "max_backoff": 0.5}
         options["max_retries"] = 500
+        options["headers"] = {"Last-Event-ID": after}
         async for event in stream(url, model=Event[Trade], id="id", **options):  # type: ignore[arg-type]
             self.append(event)
             self.more.set()
