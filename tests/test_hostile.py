@@ -90,7 +90,7 @@ def test_a_dripped_body_times_out_on_the_direct_path(direct_server: LiveServer) 
         began = time.monotonic()
         sock.settimeout(0.2)
         data = b""
-        while not data.endswith(b"}") and time.monotonic() - began < 5:
+        while not data.endswith(b"}") and time.monotonic() - began < 15:
             try:
                 data += sock.recv(65536)
             except TimeoutError:
@@ -168,7 +168,7 @@ def test_every_way_a_request_ends_gives_its_slot_back(live_server: LiveServer) -
 
 def test_distinct_long_header_values_and_paths_are_not_held(parser_server: LiveServer) -> None:
     """Caches keyed by a client's bytes (``Accept``, ``Accept-Encoding``, the direct path's
-    resolutions) remember short values only: 300 requests, each with its own 4 KiB
+    resolutions) remember short values only: 150 requests, each with its own 4 KiB
     ``Accept`` and ``Accept-Encoding`` and a 3,000-character path, leave nothing of
     them held (the caches of 256 and 1,024 entries held ~3 MiB of them)."""
 
@@ -185,13 +185,13 @@ def test_distinct_long_header_values_and_paths_are_not_held(parser_server: LiveS
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for i in range(1, 301):
+        for i in range(1, 151):  # 1.2 MiB of values: a cache that kept them fails
             request(i)
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert held < 512 * 1024, f"{held / 1024:.0f} KiB held after 300 requests"
+    assert held < 512 * 1024, f"{held / 1024:.0f} KiB held after 150 requests"
 
 
 def _rss(pid: int) -> int:
@@ -203,9 +203,10 @@ def _rss(pid: int) -> int:
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
 @pytest.mark.parametrize("app", ["application", "direct_application"])
 def test_distinct_huge_header_values_leave_the_rss_flat(app: str) -> None:
-    """A uvicorn process (httptools: it takes 32 MiB of headers) answers 120 requests,
-    each with its own 900 KiB ``Accept`` and ``Accept-Encoding``: its resident memory
-    grows by less than 48 MiB (caches of 256 entries kept +200 MiB of them).
+    """A uvicorn process (httptools: it takes 32 MiB of headers) answers 60 requests,
+    each with its own 900 KiB ``Accept`` and ``Accept-Encoding`` (108 MiB in all): its
+    resident memory grows by less than 48 MiB (caches of 256 entries kept +200 MiB of
+    them over 120 requests).
 
     Each reading follows a ``/gc/`` request: Django 6.1's handler leaves every request in a
     reference cycle (a class made per request, an ExceptionGroup's traceback), so up to a
@@ -238,7 +239,7 @@ def test_distinct_huge_header_values_leave_the_rss_flat(app: str) -> None:
         for i in range(5):  # imports, lazily built state, the allocator's first arenas
             request(i)
         before = collected_rss()
-        for i in range(5, 125):
+        for i in range(5, 65):
             request(i)
         grown = collected_rss() - before
     finally:

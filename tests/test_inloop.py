@@ -116,7 +116,7 @@ def both(
 # --- one request, drawn ---------------------------------------------------------------------
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     method=st.sampled_from(["GET", "HEAD", "POST", "OPTIONS"]),
     path=st.sampled_from(

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 DOCUMENT = registry.openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-EXAMPLES = int(os.environ.get("JSONLFN_SCHEMATHESIS_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("JSONLFN_SCHEMATHESIS_EXAMPLES", "10"))
 JSONL = ("application/jsonl", "application/x-ndjson", "application/json-lines")
 
 

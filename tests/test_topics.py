@@ -263,14 +263,14 @@ async def test_many_joining_a_cold_topic_at_once_all_join(topics: str) -> None:
 
 @pytest.mark.parametrize("topics", ["redis"], indirect=True)
 async def test_a_backlog_trimmed_while_it_is_read_ends_instead_of_skipping(topics: str) -> None:
-    topic = fresh_topic(maxlen=2000)
-    ids = [await topic.publish(Trade(n)) for n in range(1500)]
+    topic = fresh_topic(maxlen=700)
+    ids = [await topic.publish(Trade(n)) for n in range(700)]
     events = topic.subscribe(after=ids[100])
     got = [e.id for e in await take(events, 10)]  # its first page (512) is read
-    ids += [await topic.publish(Trade(n)) for n in range(1500, 4500)]  # trims past it
+    ids += [await topic.publish(Trade(n)) for n in range(700, 1400)]  # trims past it
     got += [e.id async for e in events]  # the rest of that page, then a clean end
     assert got == ids[101 : 101 + len(got)]  # no gap
-    assert len(got) < 4500 - 101
+    assert len(got) < 1400 - 101
     with pytest.raises(HistoryGone):
         await anext(topic.subscribe(after=got[-1]))
 

@@ -41,12 +41,13 @@ Message = dict[str, Any]
 
 def kind(obj: object) -> str:
     """A type, and for code objects the function they run: where an object comes from."""
-    name = type(obj).__qualname__
-    if isinstance(obj, types.CoroutineType | types.AsyncGeneratorType):
-        return f"{name} {obj.__qualname__}"
-    if isinstance(obj, types.MethodType):
-        return f"method {obj.__qualname__}"
-    return name
+    cls = type(obj)
+    # type identity, not isinstance: a census walks ~150,000 objects twice
+    if cls is types.CoroutineType or cls is types.AsyncGeneratorType:
+        return f"{cls.__qualname__} {obj.__qualname__}"  # type: ignore[attr-defined]
+    if cls is types.MethodType:
+        return f"method {obj.__qualname__}"  # type: ignore[attr-defined]
+    return cls.__qualname__
 
 
 def census() -> Counter[str]:
