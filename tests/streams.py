@@ -455,9 +455,11 @@ class Admitted:
     def __init__(self) -> None:
         self.now = 0
         self.peak = 0
+        self.entered = 0
 
     def enter(self) -> None:
         self.now += 1
+        self.entered += 1
         self.peak = max(self.peak, self.now)
 
     def leave(self) -> None:
