@@ -103,7 +103,7 @@ def test_try_it_out_shows_lines_live_and_stop_closes_the_generator(
     assert tracker.events == ["start docs-page"]  # the generator is still running
     count.locator(".jsonlfn-stop").click()
     assert count.locator(".jsonlfn-status").inner_text().endswith("stopped")
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 15
     while "finish docs-page" not in tracker.events and time.monotonic() < deadline:
         time.sleep(0.01)
     assert tracker.events == ["start docs-page", "finish docs-page"]  # its finally ran
@@ -133,8 +133,9 @@ def test_chromium_fetch_reads_each_gzip_line_as_it_arrives(
     assert found["encoding"] == "gzip"
     assert found["text"] == '{"i":0}\n{"i":1}\n{"i":2}\n'
     first = {lines: at for at, lines in reversed(found["arrived"])}  # line -> when it came
-    assert first[1] < 550  # each line decoded when it was produced, not at the end
-    assert first[3] > 800
+    # each line decoded when it was produced (0.3 s apart), not all at the end: a gap, not
+    # a time since the request, which a busy machine stretches
+    assert first[3] - first[1] > 300
 
 
 @needs_browser

@@ -98,7 +98,7 @@ def test_a_dripped_body_times_out_on_the_direct_path(direct_server: LiveServer) 
         sock.close()
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), head
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 10  # BODY_TIMEOUT (0.5 s), not the client's 15 s
     assert orjson.loads(body)["detail"][0]["type"] == "request_timeout"
 
 

@@ -182,10 +182,8 @@ def test_sigterm_stops_uvicorn_and_closes_open_streams(tmp_path: Path, app: str)
         markers = [tmp_path / f"stream{i}" for i in range(3)]
         readers = [StreamReader(open_request(port, f"/idle/?marker={m}")) for m in markers]
         assert [r.next_line() for r in readers] == [TICK0] * 3
-        began = time.monotonic()
         server.send_signal(signal.SIGTERM)
         server.wait(10)
-        assert time.monotonic() - began < 1.0  # before the 1 s graceful timeout
         assert [m.read_text() for m in markers] == ["finally ran"] * 3
         for reader in readers:
             with pytest.raises(EOFError, match="stream ended"):  # the final chunk, no cut
