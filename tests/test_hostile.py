@@ -157,9 +157,9 @@ def test_every_way_a_request_ends_gives_its_slot_back(live_server: LiveServer) -
         assert send_request(port, "HEAD", "/count/?n=1").status == 200
         sock = socket.create_connection(("127.0.0.1", port))
         sock.sendall(b"GET /slow-prime/ HTTP/1.1\r\nHost: x\r\n\r\n")
-        began = slow_primers.entered
+        entered_before = slow_primers.entered
         deadline = time.monotonic() + 15  # the function has its slot: it is running
-        while slow_primers.entered == began and time.monotonic() < deadline:
+        while slow_primers.entered == entered_before and time.monotonic() < deadline:
             time.sleep(0.005)
         sock.close()  # gone while the function waits for its first item
         deadline = time.monotonic() + 15  # a busy machine's loop may take seconds to see it
