@@ -1,6 +1,20 @@
 """Peer frameworks' JSON Lines endpoints over the same producer (when installed).
 
 uvicorn tests.bench.peers:fastapi_app    uvicorn tests.bench.peers:litestar_app
+uvicorn tests.bench.peers:litestar_middleware_app
+
+``litestar_middleware_app`` is Litestar with its counterparts of startproject's
+``MIDDLEWARE`` (tests.bench.startproject), for the bench's MIDDLEWARE rows:
+
+- SecurityMiddleware and XFrameOptionsMiddleware: the same four response headers;
+- SessionMiddleware: server-side sessions, in memory (Litestar has no SQLite store);
+  every answer sets a session cookie, where Django's sets one once a session changed;
+- CsrfViewMiddleware: ``CSRFConfig`` (on a GET without the cookie it sets one, where
+  Django sets it only once a token was asked for);
+- AuthenticationMiddleware: an authentication middleware whose every request is
+  anonymous (Django's user is anonymous without a session too);
+- CommonMiddleware, MessageMiddleware: no counterpart (Litestar redirects slashes in
+  its router, and its flash messages need a template engine).
 """
 
 # No `from __future__ import annotations`: both frameworks read the annotations at run time.
@@ -37,8 +51,8 @@ def _fastapi() -> Any:
     return app
 
 
-def _litestar() -> Any:
-    from litestar import Litestar, get
+def _litestar_handlers() -> list[Any]:
+    from litestar import get
     from litestar.response import Stream
 
     async def lines(source: AsyncIterator[Any]) -> AsyncIterator[bytes]:
@@ -58,7 +72,39 @@ def _litestar() -> Any:
     async def litestar_slow(n: int = 10) -> Stream:
         return Stream(lines(slow_items(n)), media_type="application/jsonl")
 
-    return Litestar([litestar_items, litestar_slow])
+    return [litestar_items, litestar_slow]
+
+
+def _litestar() -> Any:
+    from litestar import Litestar
+
+    return Litestar(_litestar_handlers())
+
+
+def _litestar_with_middleware() -> Any:
+    from litestar import Litestar
+    from litestar.config.csrf import CSRFConfig
+    from litestar.connection import ASGIConnection
+    from litestar.datastructures import ResponseHeader
+    from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+    from litestar.middleware.session.server_side import ServerSideSessionConfig
+
+    class Anonymous(AbstractAuthenticationMiddleware):
+        async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:  # type: ignore[type-arg]
+            return AuthenticationResult(user=None, auth=None)
+
+    security = {  # what SecurityMiddleware and XFrameOptionsMiddleware add by default
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
+    return Litestar(
+        _litestar_handlers(),
+        middleware=[ServerSideSessionConfig().middleware, Anonymous],
+        csrf_config=CSRFConfig(secret="bench-secret"),
+        response_headers=[ResponseHeader(name=k, value=v) for k, v in security.items()],
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -66,4 +112,6 @@ def __getattr__(name: str) -> Any:
         return _fastapi()
     if name == "litestar_app":
         return _litestar()
+    if name == "litestar_middleware_app":
+        return _litestar_with_middleware()
     raise AttributeError(name)

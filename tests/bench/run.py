@@ -189,7 +189,13 @@ def servers() -> list[Server]:
         Server(
             "Litestar",
             "tests.bench.peers:litestar_app",
-            {"A": "/items/", "B": "/items/", "E": "/slow/"},
+            {"A": "/items/", "B": "/items/", "D": "/items/", "E": "/slow/"},
+            "litestar",
+        ),
+        Server(
+            "Litestar, MIDDLEWARE",
+            "tests.bench.peers:litestar_middleware_app",
+            {"B": "/items/", "D": "/items/"},
             "litestar",
         ),
     ]
