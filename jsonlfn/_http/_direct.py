@@ -137,7 +137,7 @@ async def _respond(
             await _answer(opened, request, send)
             return
         start = stream_start(opened.headers, keep_alive(request.scope))
-        await send_stream(start, opened.lines, opened.ended, send, watch)
+        await send_stream(start, opened.lines, send, watch)
     except asyncio.CancelledError:
         stalled = task in TIMED_OUT
         TIMED_OUT.discard(task)
@@ -190,7 +190,7 @@ async def _through(chain: Chain, request: ASGIRequest, send: Send, watch: Watch)
         stream = opened_stream(request)
         if response is stream and stream is not None and stream.untouched():
             opened = stream.opened
-            await send_stream(response_start(stream), opened.lines, opened.ended, send, watch)
+            await send_stream(response_start(stream), opened.lines, send, watch)
             return
         if stream is not None and response is not stream and stream.opened.lines is not None:
             await stream.opened.lines.aclose()  # answered without it: the function ends now

@@ -27,9 +27,7 @@ class Watch(Protocol):
     def stop(self) -> None: ...
 
 
-async def send_stream(
-    start: Message, lines: Lines | None, ended: list[bool], send: Send, watch: Watch
-) -> None:
+async def send_stream(start: Message, lines: Lines | None, send: Send, watch: Watch) -> None:
     """Send ``start``, then each batch; the last one ends the response (one write).
 
     ``lines`` is None for HEAD. ``watch`` stops before the last write: servers report
@@ -41,7 +39,7 @@ async def send_stream(
         await send(start)
         if lines is not None:
             async for batch in lines:
-                if ended[0]:
+                if lines.ended:
                     last = batch
                     break
                 await send({"type": "http.response.body", "body": batch, "more_body": True})

@@ -62,7 +62,7 @@ class Endpoint:
         """The media types this endpoint answers with (``Accept`` chooses)."""
         return JSONL_TYPES if self.sse_plan is None else SSE_TYPES
 
-    def limits(self) -> tuple[float, Limits]:
+    def limits(self, *, gzip: bool = False) -> tuple[float, Limits]:
         """Priming patience and stream-loop limits under the current settings."""
         settings = conf()
         ping_every = settings.PING_INTERVAL if self.ping_from_settings else self.ping_every
@@ -78,7 +78,16 @@ class Endpoint:
         send_timeout = settings.SEND_TIMEOUT
         if send_timeout is not None:
             send_timeout *= scale
-        return patience, Limits(settings.BATCH_BYTES, ping_every, send_timeout)
+        return patience, _shared_limits(settings.BATCH_BYTES, ping_every, send_timeout, gzip)
+
+
+@functools.lru_cache(maxsize=64)  # keys come from settings and specs, never from requests
+def _shared_limits(
+    batch_bytes: int, ping_every: float | None, send_timeout: float | None, gzip: bool
+) -> Limits:
+    """One frozen ``Limits`` for all the streams alike: an open stream holds one object
+    fewer (tests/test_stream_objects.py)."""
+    return Limits(batch_bytes, ping_every, send_timeout, gzip=gzip)
 
 
 def compile_endpoint(fn: StreamFunction, route: str) -> Endpoint:
@@ -158,7 +167,6 @@ class Opened:
 
     headers: Headers  # Content-Type, Content-Encoding, Vary, ...
     lines: Lines | None  # None for HEAD: nothing follows the headers
-    ended: list[bool]  # true once ``lines`` is at its last batch (see ``pump``)
 
 
 def route_view(methods: Methods) -> View:
@@ -225,13 +233,11 @@ async def _open(
     kwargs = parse_components(endpoint.parsers, request)
     if endpoint.pass_auth:
         kwargs["auth"] = identity
-    patience, limits = endpoint.limits()
-    if identity is not None and identity.expires_at is not None:
-        limits = dataclasses.replace(limits, ends_at=identity.expires_at)
     compressible = conf().COMPRESS if endpoint.compress is None else endpoint.compress
     gzip = compressible and accepts_gzip(request.META.get("HTTP_ACCEPT_ENCODING"))
-    if gzip:
-        limits = dataclasses.replace(limits, gzip=True)
+    patience, limits = endpoint.limits(gzip=gzip)
+    if identity is not None and identity.expires_at is not None:
+        limits = dataclasses.replace(limits, ends_at=identity.expires_at)
     headers = stream_headers(media_type, gzip=gzip, compressible=compressible)
     wait = patience if asgi else None
     call = functools.partial(endpoint.fn, request, **path)
@@ -239,12 +245,10 @@ async def _open(
         producer, head = await prime(call(**kwargs), plan, limits, wait, slot), plan.head
     else:
         producer, head = await _resumed_events(call, kwargs, plan, limits, patience=wait, slot=slot)
-    ended = [False]
     if request.method == "HEAD":
         await producer.stop()
-        return Opened(headers, None, ended)
-    lines = Lines(producer, pump(producer, plan, limits, ended, head))
-    return Opened(headers, lines, ended)
+        return Opened(headers, None)
+    return Opened(headers, Lines(producer, pump(producer, plan, limits, head)))
 
 
 async def _resumed_events(

@@ -174,6 +174,12 @@ class Lines:
     def __aiter__(self) -> AsyncGenerator[bytes, None]:
         return self._batches
 
+    @property
+    def ended(self) -> bool:
+        """True once the batch just yielded is the last (the function has ended by
+        then), so a server can send it as the end of the response."""
+        return self._producer.ended
+
     async def aclose(self) -> None:
         """Close the batches, and end the function if they were never iterated."""
         await self._batches.aclose()
@@ -191,12 +197,11 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop: a frame per wait cost
     producer: Producer,
     plan: Plan,
     limits: Limits,
-    ended: list[bool] | None = None,
     head: bytes | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Yield the stream's bytes in batches of whole lines, ending the function at the end.
 
-    ``head`` (default: the plan's) leads the first bytes of the body. ``ended[0]``
+    ``head`` (default: the plan's) leads the first bytes of the body. ``producer.ended``
     becomes true before the last batch is yielded (the function has ended by then), so
     a server can send that batch as the end of the response.
     """
@@ -246,8 +251,7 @@ async def pump(  # noqa: PLR0912, PLR0915 - one flat loop: a frame per wait cost
         last = _write_rest(plan, producer)  # with the items yielded by now
     finally:
         await _end(producer, task, expiry, send)
-    if ended is not None:
-        ended[0] = True
+    producer.ended = True
     final = coding.last(head + producer.take() + last)  # gzip: never empty, the stream's end
     if final:
         send.start()

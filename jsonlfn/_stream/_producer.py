@@ -61,6 +61,7 @@ class Producer:
         "_write_lines",
         "batch",
         "chunk",
+        "ended",
         "items",
         "limit",
         "owned",
@@ -90,6 +91,7 @@ class Producer:
         self.chunk = 1
         self.priming = True  # the first item is still to be written (an error: 422)
         self.owned = False  # a stream loop runs for it, and ends it when it ends
+        self.ended = False  # that loop is at its last batch (the function has ended)
         self._write_first = write_first
         self._write_lines = write_lines
         self._waiter: asyncio.Future[bool] | None = None  # the stream loop waits on it
