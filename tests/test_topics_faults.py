@@ -3,6 +3,7 @@ jsonlfn's credentials, in-process topics split over several workers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -14,6 +15,8 @@ from io import StringIO
 
 import httpx
 import pytest
+import redis.asyncio
+import uvloop
 from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
@@ -21,6 +24,8 @@ from django.test import override_settings
 from jsonlfn import PublishFailed
 from jsonlfn._settings import problems
 from jsonlfn._topics._backends import close_loop_connections
+from jsonlfn._topics._redis_commands import Commands
+from jsonlfn._topics._redis_faults import ClosedBeforeSending, never_sent
 from jsonlfn.testing import LiveServer
 from tests import processes
 from tests.conftest import EXAMPLES, ROOT, wait_for_port
@@ -188,3 +193,28 @@ def test_in_process_topics_under_several_workers_warn_at_start() -> None:
         _, err = process.communicate(timeout=20)
     assert "looks like one of several workers" in err
     assert "JSONLFN = {'TOPICS': 'redis://" in err
+
+
+def test_a_command_written_to_a_connection_closed_under_redis_py_is_a_connection_error(
+    redis_server: RedisServer,
+) -> None:
+    """uvloop raises ``RuntimeError`` for a write to a transport it has closed, which a
+    Redis restarting while redis-py connects leaves behind (the checker saw a join answer
+    500 with it): ``Commands`` raises the connection error it is, one that surely never
+    reached Redis (a publish says "not added")."""
+
+    async def main() -> None:
+        commands = Commands(redis_server.url)
+        connection = redis.asyncio.Connection(host="127.0.0.1", port=redis_server.port)
+        await connection.connect()
+        connection._writer.transport.abort()  # type: ignore[union-attr]  # the reset
+        await asyncio.sleep(0)  # uvloop closes the handle
+        try:
+            with pytest.raises(ClosedBeforeSending) as raised:
+                await commands.call(connection.send_command, "PING")
+        finally:
+            await commands.aclose()
+        assert isinstance(raised.value.__cause__, RuntimeError)
+        assert never_sent(raised.value)
+
+    uvloop.run(main())

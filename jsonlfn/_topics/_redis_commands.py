@@ -11,7 +11,7 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from jsonlfn._topics._redis_faults import StoreDown, refused
+from jsonlfn._topics._redis_faults import StoreDown, refused, translated
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ class Commands:
         if failing is not None and failing[0] >= queued:
             self._gate.release()
             raise StoreDown(f"Redis failed the commands before this one: {failing[1]!r}")
-        running = asyncio.ensure_future(command(*args))
+        running = asyncio.ensure_future(translated(command(*args)))
         running.add_done_callback(self._finished)
         try:
             return await self._answer(running, within)

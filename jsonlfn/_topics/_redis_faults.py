@@ -13,6 +13,8 @@ Local overload (``MAX_STREAMS``) is the third kind of 503, ``type: overloaded``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import redis
 from redis.exceptions import NoPermissionError
@@ -21,6 +23,7 @@ from jsonlfn._errors import PublishFailed, Unavailable
 from jsonlfn._settings import conf
 
 logger = logging.getLogger("jsonlfn")
+T = TypeVar("T")
 
 ERRORS = (redis.RedisError, OSError, TimeoutError)  # everything a Redis command raises
 CREDENTIALS = (redis.AuthenticationError, redis.exceptions.AuthorizationError, NoPermissionError)
@@ -29,6 +32,29 @@ _told: set[str] = set()  # the URLs whose refused credentials were logged at ERR
 
 class StoreDown(ConnectionError):
     """Redis failed the commands queued before this one, and nothing succeeded since."""
+
+
+class ClosedBeforeSending(redis.ConnectionError):
+    """The connection was closed under redis-py before it wrote the command."""
+
+
+async def translated(command: Awaitable[T]) -> T:
+    """``command``'s result, with uvloop's error for a write to a closed connection
+    raised as the connection error it is.
+
+    When a connection is reset while redis-py opens it (Redis restarting), uvloop
+    closes the transport, and redis-py's first write (its ``HELLO``) raises
+    ``RuntimeError('unable to perform operation on <TCPTransport closed=True ...>;
+    the handler is closed')``: the checker saw that answered with a 500.
+    """
+    try:
+        return await command
+    except RuntimeError as exc:
+        if "handler is closed" not in str(exc):
+            raise
+        raise ClosedBeforeSending(
+            f"the connection closed before the command was sent: {exc}"
+        ) from exc
 
 
 def refused(exc: BaseException) -> bool:
@@ -66,7 +92,8 @@ def never_sent(exc: BaseException) -> bool:
     (redis-py words those "... connecting to ..."), or commands queued before it had
     failed. A connection lost after sending may have run it: Redis closes connections
     on a restart or ``CLIENT KILL`` after running what they sent."""
-    return isinstance(exc, StoreDown | ConnectionRefusedError) or "connecting to" in str(exc)
+    surely = StoreDown | ConnectionRefusedError | ClosedBeforeSending
+    return isinstance(exc, surely) or "connecting to" in str(exc)
 
 
 def _log_refusal(exc: BaseException, url: str, what: str) -> None:

@@ -34,7 +34,7 @@ from jsonlfn._topics._event import START, Event, EventKey, format_id, parse_id
 from jsonlfn._topics._fanout import Feed, Subscriber, pages
 from jsonlfn._topics._redis_commands import CLIENT_OPTIONS, Commands
 from jsonlfn._topics._redis_entries import Decoded, expire_ms, text
-from jsonlfn._topics._redis_faults import ERRORS
+from jsonlfn._topics._redis_faults import ERRORS, translated
 
 logger = logging.getLogger("jsonlfn")
 T = TypeVar("T")
@@ -217,7 +217,7 @@ class Hub:
 
     async def _unblock(self, reader_id: int) -> None:
         with contextlib.suppress(*ERRORS):  # reconnecting: it reads every feed then
-            await self.redis.client_unblock(reader_id)
+            await translated(self.redis.client_unblock(reader_id))
 
     async def _run(self) -> None:
         try:
