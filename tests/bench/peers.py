@@ -13,8 +13,9 @@ uvicorn tests.bench.peers:litestar_middleware_app
   Django sets it only once a token was asked for);
 - AuthenticationMiddleware: an authentication middleware whose every request is
   anonymous (Django's user is anonymous without a session too);
-- CommonMiddleware, MessageMiddleware: no counterpart (Litestar redirects slashes in
-  its router, and its flash messages need a template engine).
+- CommonMiddleware, MessageMiddleware: no counterpart (Litestar's router answers a path
+  with or without its trailing slash alike, so there is nothing to redirect, and its
+  flash messages need a template engine).
 """
 
 # No `from __future__ import annotations`: both frameworks read the annotations at run time.
