@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import orjson
 import pytest
+from django.core.exceptions import TooManyFieldsSent
+from django.core.handlers.asgi import ASGIRequest
+from django.http import QueryDict
 from django.test import AsyncClient, override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jsonlfn._http._params import decimal_integer
+from jsonlfn._http._params import decimal_integer, query_lists
 
 pytestmark = pytest.mark.anyio
 
@@ -69,6 +73,12 @@ async def test_query_repeated_keys_fill_list_fields() -> None:
         content_type="application/json",
     )
     assert await lines_of(response) == [{"item": "tea:a,b:light", "quantity": 1}] * 2
+
+
+async def test_a_repeated_key_of_a_single_value_field_is_its_last_value() -> None:
+    # request.GET["n"] is the last value sent; so is the field (both ways of reading)
+    for query in ("n=5&n=2", "n=5&n=%32"):
+        assert len(await lines_of(await AsyncClient().get(f"/count/?{query}"))) == 2
 
 
 async def test_bad_query_value_is_400() -> None:
@@ -183,3 +193,36 @@ async def test_integer_query_parameters_read_the_same_way() -> None:
 @pytest.mark.parametrize("text", ["٣", "\uff11", "5 5", "", "-"])
 def test_only_ascii_digits_make_an_integer(text: str) -> None:
     assert decimal_integer(text) == ""
+
+
+# The query's text: the characters that change how Django splits and decodes it, and
+# some that do not.
+QUERY_TEXT = st.text(alphabet="ab=&;%+2 é\x00Z", max_size=24)
+
+
+@given(query=QUERY_TEXT, limit=st.one_of(st.none(), st.integers(0, 6)))
+def test_the_query_is_read_as_request_get_reads_it(query: str, limit: int | None) -> None:
+    with override_settings(DATA_UPLOAD_MAX_NUMBER_FIELDS=limit):
+        try:
+            expected: Any = dict(QueryDict(query).lists())
+        except TooManyFieldsSent:
+            expected = TooManyFieldsSent
+        request = asgi_request(query)
+        try:
+            found: Any = query_lists(request)
+        except TooManyFieldsSent:
+            found = TooManyFieldsSent
+        assert found == expected
+        if found is not TooManyFieldsSent:
+            assert dict(request.GET.lists()) == expected  # built afterwards: the same
+
+
+def test_a_request_get_built_before_is_the_one_read() -> None:
+    request = asgi_request("a=1")
+    request.GET = QueryDict("a=2")  # as a middleware may set it
+    assert query_lists(request) == {"a": ["2"]}
+
+
+def asgi_request(query: str) -> ASGIRequest:
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": query.encode()}
+    return ASGIRequest(scope, io.BytesIO(b""))

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 
 from jsonlfn._errors import (
@@ -108,7 +109,7 @@ def _query_parser(model: Any) -> Parser:
 
     def parse(request: HttpRequest) -> Any:
         try:
-            params = request.GET
+            sent = query_lists(request)
         except TooManyFieldsSent:
             raise BadRequest(
                 f"Too many query parameters (more than DATA_UPLOAD_MAX_NUMBER_FIELDS, "
@@ -116,13 +117,45 @@ def _query_parser(model: Any) -> Parser:
                 loc=["query"],
             ) from None
         data = {
-            key: params.getlist(key) if is_many else params[key]
+            key: values if is_many else values[-1]  # the last, as request.GET[key] gives
             for key, is_many in many.items()
-            if key in params
+            if (values := sent.get(key)) is not None
         }
         return convert(data)
 
     return parse
+
+
+_ASGI_GET = getattr(ASGIRequest, "GET", None)  # the cached_property itself
+
+
+def query_lists(request: HttpRequest) -> Mapping[str, list[str]]:
+    """Each query parameter's values, in order: what ``request.GET.lists()`` gives.
+
+    Building ``request.GET`` costs about 8.5 µs (a ``QueryDict``), most of a short
+    stream's parameter parsing on the direct path. A query string with no ``%`` and no
+    ``+`` decodes to itself, so this splits it as Django's ``parse_qsl`` call does
+    (``&``, blank values kept, fields counted against ``DATA_UPLOAD_MAX_NUMBER_FIELDS``)
+    and leaves ``request.GET`` to be built when something asks for it. Any other query,
+    a request whose ``GET`` exists already or is not ``ASGIRequest``'s: ``request.GET``.
+    """
+    query = request.META.get("QUERY_STRING") if "GET" not in request.__dict__ else None
+    if (
+        not isinstance(query, str)
+        or getattr(type(request), "GET", None) is not _ASGI_GET
+        or "%" in query
+        or "+" in query
+    ):
+        return dict(request.GET.lists())
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    if limit is not None and query and query.count("&") >= limit:
+        return dict(request.GET.lists())  # too many: QueryDict raises TooManyFieldsSent
+    found: dict[str, list[str]] = {}
+    for field in query.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            found.setdefault(name, []).append(value)
+    return found
 
 
 def _cookies_parser(model: Any) -> Parser:
