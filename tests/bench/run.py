@@ -178,6 +178,11 @@ def servers() -> list[Server]:
             headers=GZIP_HEADERS,
         ),
         Server("jsonlfn, validate=False", django, {"A": "/jsonlfn/items-unvalidated/"}),
+        # What the direct path keeps of Django's handler, and nothing of jsonlfn's: the
+        # floor of a direct-path request (tests/bench/django_floor.py).
+        Server(
+            "Django's per-request work alone", "tests.bench.django_floor:application", {"B": "/"}
+        ),
         Server("bare ASGI, a message per line", "tests.bench.bare:per_line", {"A": "/", "B": "/"}),
         Server("bare ASGI, 64 KiB messages", "tests.bench.bare:coalesced", {"A": "/", "B": "/"}),
         Server(

@@ -1,0 +1,53 @@
+"""The floor of the direct path: only the per-request work it keeps of Django's handler.
+
+uvicorn tests.bench.django_floor:application
+
+Per request this app does what ``registry.asgi()`` keeps of Django's handler (see
+``jsonlfn/_http/_direct.py``) and nothing of jsonlfn's own: read the body, a
+``ThreadSensitiveContext``, the script prefix, ``request_started`` and
+``request_finished`` called as the direct path calls them, an ``ASGIRequest`` with its
+``ResolverMatch`` (resolved once, as the direct path remembers resolutions),
+``ALLOWED_HOSTS``, and ``request.GET`` for ``n``. Then it writes the same 10 lines as
+the bare 64 KiB app, in one message. No stream function, no Task, no validation, no
+client watch.
+
+Scenario B of this app bounds what the direct path can reach without changing what a
+project had before (its signal receivers, its hosts, its request object).
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+import orjson
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.urls import get_resolver, set_script_prefix
+
+import tests.bench.django_project  # noqa: F401 - configures Django, as the other rows
+from jsonlfn._http import _lifecycle
+from tests.bench.bare import HEADERS
+from tests.bench.items import item
+
+_MATCH = get_resolver().resolve("/jsonlfn/items/")
+
+
+async def application(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    async with ThreadSensitiveContext() as context:
+        message = await receive()
+        set_script_prefix(get_script_prefix(scope))
+        await _lifecycle.started(scope)
+        request = ASGIRequest(scope, BytesIO(message.get("body", b"")))
+        request.resolver_match = _MATCH
+        try:
+            request.get_host()
+            n = int(request.GET.get("n", "10"))
+            dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+            body = b"".join(dumps(item(i), option=option) for i in range(n))
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            await _lifecycle.finished(context)
