@@ -7,9 +7,9 @@ Per request this app does what ``registry.asgi()`` keeps of Django's handler (se
 ``ThreadSensitiveContext``, the script prefix, ``request_started`` and
 ``request_finished`` called as the direct path calls them, an ``ASGIRequest`` with its
 ``ResolverMatch`` (resolved once, as the direct path remembers resolutions),
-``ALLOWED_HOSTS``, and ``request.GET`` for ``n``. Then it writes the same 10 lines as
-the bare 64 KiB app, in one message. No stream function, no Task, no validation, no
-client watch.
+and ``ALLOWED_HOSTS``. Then it writes the same 10 lines as the bare 64 KiB app, in one
+message, reading ``n`` as that app does. No stream function, no Task, no parameters
+parsed, no validation, no client watch.
 
 Scenario B of this app bounds what the direct path can reach without changing what a
 project had before (its signal receivers, its hosts, its request object).
@@ -28,7 +28,7 @@ from django.urls import get_resolver, set_script_prefix
 import tests.bench.django_project  # noqa: F401 - configures Django, as the other rows
 from jsonlfn._http import _lifecycle
 from tests.bench.bare import HEADERS
-from tests.bench.items import item
+from tests.bench.items import item, query_n
 
 _MATCH = get_resolver().resolve("/jsonlfn/items/")
 
@@ -44,7 +44,7 @@ async def application(scope: Any, receive: Any, send: Any) -> None:
         request.resolver_match = _MATCH
         try:
             request.get_host()
-            n = int(request.GET.get("n", "10"))
+            n = query_n(scope["query_string"], 10)
             dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
             body = b"".join(dumps(item(i), option=option) for i in range(n))
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
