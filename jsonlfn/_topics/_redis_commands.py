@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio
+from redis.asyncio.retry import Retry  # the asyncio clients want their own (redis-py 8.2 warns)
 from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from jsonlfn._topics._redis_faults import StoreDown, refused, translated
 

@@ -89,11 +89,15 @@ def publish_failed(exc: BaseException, url: str, topic: str) -> PublishFailed:
 
 def never_sent(exc: BaseException) -> bool:
     """Whether the command surely never reached Redis: no connection could be made
-    (redis-py words those "... connecting to ..."), or commands queued before it had
+    (redis-py words those "... connecting to ..."), the connection was closed before
+    the write (redis-py 8.2: "... before write"), or commands queued before it had
     failed. A connection lost after sending may have run it: Redis closes connections
     on a restart or ``CLIENT KILL`` after running what they sent."""
     surely = StoreDown | ConnectionRefusedError | ClosedBeforeSending
-    return isinstance(exc, surely) or "connecting to" in str(exc)
+    return isinstance(exc, surely) or any(words in str(exc) for words in _UNSENT_WORDS)
+
+
+_UNSENT_WORDS = ("connecting to", "before write")  # redis-py's words for an unsent command
 
 
 def _log_refusal(exc: BaseException, url: str, what: str) -> None:
