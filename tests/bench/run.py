@@ -181,10 +181,16 @@ def servers() -> list[Server]:
         # What the direct path keeps of Django's handler, and nothing of jsonlfn's: the
         # floor of a direct-path request (tests/bench/django_floor.py).
         Server(
-            "Django's per-request work alone", "tests.bench.django_floor:application", {"B": "/"}
+            "Django's per-request work alone",
+            "tests.bench.django_floor:application",
+            {"B": "/", "D": "/"},
         ),
         Server("bare ASGI, a message per line", "tests.bench.bare:per_line", {"A": "/", "B": "/"}),
-        Server("bare ASGI, 64 KiB messages", "tests.bench.bare:coalesced", {"A": "/", "B": "/"}),
+        Server(
+            "bare ASGI, 64 KiB messages",
+            "tests.bench.bare:coalesced",
+            {"A": "/", "B": "/", "D": "/"},  # D: the server's own time to the first byte
+        ),
         Server(
             "FastAPI",
             "tests.bench.peers:fastapi_app",
