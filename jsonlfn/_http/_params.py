@@ -146,16 +146,21 @@ def query_lists(request: HttpRequest) -> Mapping[str, list[str]]:
         or "%" in query
         or "+" in query
     ):
-        return dict(request.GET.lists())
+        return _lists(request)
     limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
     if limit is not None and query and query.count("&") >= limit:
-        return dict(request.GET.lists())  # too many: QueryDict raises TooManyFieldsSent
+        return _lists(request)  # too many: QueryDict raises TooManyFieldsSent
     found: dict[str, list[str]] = {}
     for field in query.split("&"):
         if field:
             name, _, value = field.partition("=")
             found.setdefault(name, []).append(value)
     return found
+
+
+def _lists(request: HttpRequest) -> dict[str, list[str]]:
+    """``request.GET``'s lists, copied (as ``getlist`` copies): no edit reaches it."""
+    return {name: list(values) for name, values in request.GET.lists()}
 
 
 def _cookies_parser(model: Any) -> Parser:

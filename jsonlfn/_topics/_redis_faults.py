@@ -94,10 +94,12 @@ def never_sent(exc: BaseException) -> bool:
     failed. A connection lost after sending may have run it: Redis closes connections
     on a restart or ``CLIENT KILL`` after running what they sent."""
     surely = StoreDown | ConnectionRefusedError | ClosedBeforeSending
-    return isinstance(exc, surely) or any(words in str(exc) for words in _UNSENT_WORDS)
-
-
-_UNSENT_WORDS = ("connecting to", "before write")  # redis-py's words for an unsent command
+    if isinstance(exc, surely):
+        return True
+    words = str(exc)
+    return "connecting to" in words or (
+        isinstance(exc, redis.ConnectionError) and "closed by the server before write" in words
+    )
 
 
 def _log_refusal(exc: BaseException, url: str, what: str) -> None:
