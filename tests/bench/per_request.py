@@ -22,6 +22,8 @@ from typing import Any
 
 import uvloop
 
+from tests.bench.asgi_calls import http_scope, receiver
+
 App = Callable[[Any, Any, Any], Awaitable[None]]
 APPS = {  # name: (module, attribute)
     "direct": ("tests.bench.django_project", "direct_application"),
@@ -33,39 +35,18 @@ WARM_UP = 300
 BATCH = 100
 
 
-def scope() -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/jsonlfn/items/",
-        "raw_path": b"/jsonlfn/items/",
-        "query_string": b"n=10",
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1:8000"), (b"accept", b"*/*")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 8000),
-    }
+HEADERS = [(b"host", b"127.0.0.1:8000"), (b"accept", b"*/*")]
 
 
 async def request(app: App) -> None:
     """One request: its body at once, a disconnect once the response has ended."""
     ended = asyncio.Event()
-    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
-
-    async def receive() -> dict[str, Any]:
-        for message in messages:
-            return message
-        await ended.wait()
-        return {"type": "http.disconnect"}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body" and not message.get("more_body"):
             ended.set()
 
-    await app(scope(), receive, send)
+    await app(http_scope("/jsonlfn/items/", b"n=10", HEADERS, 8000), receiver(ended), send)
     assert ended.is_set(), "the response did not end"
 
 

@@ -21,7 +21,7 @@ import sys
 import tracemalloc
 import types
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
@@ -33,6 +33,7 @@ django.setup()
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from tests.bench.asgi_calls import http_scope, receiver  # noqa: E402
 from tests.streams import TRADES, Trade, registry  # noqa: E402
 
 PATH = "/topics/trades/"
@@ -56,32 +57,7 @@ def census() -> Counter[str]:
 
 
 def scope() -> Message:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": PATH,
-        "raw_path": PATH.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"accept", b"application/jsonl")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-
-
-def receiver(leave: asyncio.Event) -> Callable[[], Coroutine[Any, Any, Message]]:
-    messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
-
-    async def receive() -> Message:
-        for message in messages:
-            return message
-        await leave.wait()
-        return {"type": "http.disconnect"}
-
-    return receive
+    return http_scope(PATH, b"", [(b"host", b"testserver"), (b"accept", b"application/jsonl")])
 
 
 async def open_streams(count: int) -> tuple[Counter[str], int, Counter[str]]:
