@@ -136,8 +136,9 @@ async def _respond(
         if isinstance(opened, HttpResponseBase):
             await _answer(opened, request, send)
             return
-        start = stream_start(opened.headers, keep_alive(request.scope))
-        await send_stream(start, opened.lines, send, watch)
+        start, lines = stream_start(opened.headers, keep_alive(request.scope)), opened.lines
+        del opened  # an open stream holds one object fewer (tests/test_stream_objects.py)
+        await send_stream(start, lines, send, watch)
     except asyncio.CancelledError:
         stalled = task in TIMED_OUT
         TIMED_OUT.discard(task)

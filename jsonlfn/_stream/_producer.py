@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 
 from jsonlfn._errors import InvalidItem, validation_detail
-from jsonlfn._handoff import Handoff, Source
+from jsonlfn._handoff import Handoff, Opener, Source
 from jsonlfn._stream._capacity import Slot
 from jsonlfn._stream._items import LinesWriter, Writer, one_line_each
 
@@ -110,7 +110,9 @@ class Producer:
             async for yielded in agen:
                 item = yielded
                 if type(item) is Handoff:
-                    item = await self._handed_off(item, agen)
+                    opener = item.opener
+                    del yielded, item  # the Handoff is spent: a parked stream drops it
+                    item = await self._handed_off(opener, agen)
                     if item is _RESUMED:
                         continue
                     if item is _ENDED:
@@ -124,13 +126,12 @@ class Producer:
             finally:
                 self._wake()  # the loop runs on the next turn, when this Task is done
 
-    async def _handed_off(self, handoff: Handoff, agen: AsyncGenerator[Any, None]) -> Any:
-        """Open the handoff's source, write its backlog, park until the source ended,
+    async def _handed_off(self, opener: Opener, agen: AsyncGenerator[Any, None]) -> Any:
+        """Open a handoff's source, write its backlog, park until the source ended,
         and return ``_RESUMED``. A source that fails to open raises at the yield (as an
         ``async for`` there would); then what the function yields next (``_ENDED``:
         it returned). One coroutine, not two: each is held by every open stream."""
         while True:
-            opener = handoff.opener
             try:
                 source, backlog = await opener.open()
             except Exception as exc:
@@ -140,7 +141,8 @@ class Producer:
                     return _ENDED
                 if type(item) is not Handoff:
                     return item
-                handoff = item
+                opener = item.opener
+                del item
                 continue
             try:
                 await self._backlog(backlog)
