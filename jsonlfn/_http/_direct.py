@@ -93,7 +93,11 @@ async def _serve(
     *,
     chain: Chain | None,
 ) -> None:
-    async with ThreadSensitiveContext() as context:
+    # Entered and left by hand, not with `async with`: that would hold a bound __aexit__
+    # for the whole stream (one object more per open stream; it ignores the exception).
+    context = ThreadSensitiveContext()
+    await context.__aenter__()  # type: ignore[no-untyped-call]  # asgiref: untyped
+    try:
         try:
             body = await _read_body(scope, receive)
         except HttpError as exc:
@@ -110,6 +114,8 @@ async def _serve(
             await _respond(request, match, methods, receive, send, chain=chain)
         finally:
             await _lifecycle.finished(context)
+    finally:
+        await context.__aexit__(None, None, None)  # type: ignore[no-untyped-call]
 
 
 async def _respond(
