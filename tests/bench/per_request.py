@@ -33,8 +33,6 @@ APPS = {  # name: (module, attribute)
 }
 WARM_UP = 300
 BATCH = 100
-
-
 HEADERS = [(b"host", b"127.0.0.1:8000"), (b"accept", b"*/*")]
 
 

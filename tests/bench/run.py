@@ -178,8 +178,8 @@ def servers() -> list[Server]:
             headers=GZIP_HEADERS,
         ),
         Server("jsonlfn, validate=False", django, {"A": "/jsonlfn/items-unvalidated/"}),
-        # What the direct path keeps of Django's handler, and nothing of jsonlfn's: the
-        # floor of a direct-path request (tests/bench/django_floor.py).
+        # What the direct path keeps of Django's handler, and none of jsonlfn's stream
+        # work: the floor of a direct-path request (tests/bench/django_floor.py).
         Server(
             "Django's per-request work alone",
             "tests.bench.django_floor:application",

@@ -22,7 +22,6 @@ import tracemalloc
 import types
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples"))
@@ -33,11 +32,10 @@ django.setup()
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-from tests.bench.asgi_calls import http_scope, receiver  # noqa: E402
+from tests.bench.asgi_calls import Message, http_scope, receiver  # noqa: E402
 from tests.streams import TRADES, Trade, registry  # noqa: E402
 
 PATH = "/topics/trades/"
-Message = dict[str, Any]
 
 
 def kind(obj: object) -> str:
